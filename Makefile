@@ -1,0 +1,53 @@
+# The two commands of the README: `make lab` and `make test`. Both set up .venv first.
+SHELL := /bin/bash
+.SHELLFLAGS := -eo pipefail -c
+
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.clipcourse-installed
+# pip on the course machines prints a warning per local index it skips; hide only those lines
+QUIET_PIP := grep -v "is ignored: it is neither a file nor a directory" || true
+# Tests run offline on the bundled model, whatever this machine has downloaded.
+TEST_ENV := CLIPCOURSE_MODEL=tiny-shapes CLIPCOURSE_OFFLINE=1 MPLBACKEND=Agg PYTHONHASHSEED=0
+
+.PHONY: lab test test-fast bench venv doctor student clean-venv
+
+venv: $(STAMP)
+
+# Re-install when the dependency list changes. torch and torchvision ranges in pyproject.toml
+# admit the wheels cached on the course machines (torch 2.14.1, torchvision 0.29.1).
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip 2>&1 | $(QUIET_PIP)
+	$(PY) -m pip install -q -e ".[test,bench]" 2>&1 | $(QUIET_PIP)
+	$(PY) -c "import clip, clipcourse" 2>/dev/null
+	touch $(STAMP)
+
+## make lab: set up .venv and open the course in JupyterLab
+lab: $(STAMP)
+	$(VENV)/bin/jupyter lab --notebook-dir=notebooks
+
+## make test: set up .venv, then run every test (package tests, then the lessons under nbval)
+test: $(STAMP)
+	$(TEST_ENV) CLIPCOURSE_CACHE_DIR=$$(mktemp -d) $(PY) -m pytest tests notebooks \
+		--nbval-lax --nbval-current-env --nbval-sanitize-with notebooks/sanitize.cfg \
+		-p no:cacheprovider -ra --durations=15
+
+## make test-fast: only the package tests, no notebooks, no browser
+test-fast: $(STAMP)
+	$(TEST_ENV) $(PY) -m pytest tests -m "not slow" -p no:cacheprovider -q
+
+## make bench: speed and accuracy benchmarks (prints ratios measured side by side)
+bench: $(STAMP)
+	$(PY) benchmarks/encode.py
+	$(PY) benchmarks/tiny_shapes.py
+
+doctor: $(STAMP)
+	$(PY) -m clipcourse doctor
+
+student: $(STAMP)
+	$(PY) -m clipcourse student student/
+
+clean-venv:
+	rm -rf $(VENV)

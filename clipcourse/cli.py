@@ -1,0 +1,191 @@
+"""``python -m clipcourse``: the doctor, weight downloads, training and workshop tools.
+
+Subcommands
+-----------
+doctor                    check this machine for the course; exits non-zero with a fix-it line
+download [MODEL ...]      pre-fetch OpenAI weights (default ViT-B/32) into the weights folder
+train-tiny --out PATH     retrain the bundled tiny-shapes model
+student OUT_DIR           write student copies of the lessons (solutions removed)
+strip-notebooks FILE ...  strip outputs, keeping the reference outputs of check cells
+
+Introduced in ``00_setup_and_first_look.ipynb`` (doctor) and the instructor guide.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.metadata
+import platform
+import sys
+from pathlib import Path
+
+__all__ = ["main", "doctor"]
+
+
+def _version(dist: str) -> str | None:
+    try:
+        return importlib.metadata.version(dist)
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
+def _widget_frontend() -> Path | None:
+    """Folder of the JupyterLab widget manager extension, if installed."""
+    try:
+        from jupyter_core.paths import jupyter_path
+    except ImportError:
+        return None
+    for root in jupyter_path("labextensions"):
+        candidate = Path(root) / "@jupyter-widgets" / "jupyterlab-manager"
+        if (candidate / "package.json").is_file():
+            return candidate
+    return None
+
+
+def doctor(out=None) -> int:
+    """Check this machine for the course and print a report.
+
+    Reports versions, the device, which weights are present and where, whether the JupyterLab
+    widget frontend is installed, and whether the bundled model loads and classifies a drawn
+    shape correctly. Returns 0 when all is well, else 1 after printing a fix-it line per problem.
+
+    Introduced in ``00_setup_and_first_look.ipynb``; run it as ``python -m clipcourse doctor``.
+    """
+    out = out or sys.stdout
+    problems: list[str] = []
+
+    def say(line: str = "") -> None:
+        print(line, file=out)
+
+    say("clipcourse doctor")
+    say(f"  python        {platform.python_version()} ({sys.executable})")
+    for dist in ("clipcourse", "torch", "torchvision", "openai-clip", "setuptools", "jupyterlab",
+                 "ipywidgets", "jupyterlab_widgets", "nbval"):
+        say(f"  {dist:<13} {_version(dist) or 'not installed'}")
+    for dist in ("torch", "torchvision", "openai-clip", "jupyterlab", "ipywidgets"):
+        if _version(dist) is None:
+            problems.append(f"{dist} is not installed. Fix: run `make lab` (or "
+                            f"`pip install -e .`) in the course folder.")
+
+    try:
+        from ._clip import clip  # noqa: F401
+        say("  import clip   ok")
+    except ModuleNotFoundError as err:
+        say(f"  import clip   FAILED: {err}")
+        problems.append("`import clip` fails. Fix: pip install 'setuptools<81' 'openai-clip==1.0.1'")
+
+    import torch
+
+    if torch.cuda.is_available():
+        say(f"  device        cuda ({torch.cuda.get_device_name(0)}), models run in fp16")
+    else:
+        say(f"  device        cpu ({torch.get_num_threads()} threads), models run in fp32")
+
+    from .weights import _url_parts, find_weights, is_offline, weights_dirs
+
+    say("  weights dirs  " + ", ".join(str(d) for d in weights_dirs()))
+    found = []
+    for name in ("ViT-B/32", "ViT-B/16", "ViT-L/14", "RN50"):
+        path = find_weights(name)
+        if path is not None:
+            found.append(name)
+            say(f"  weights       {name}: {path}")
+    if not found:
+        filename = _url_parts("ViT-B/32")[1]
+        say(f"  weights       none of OpenAI's found ({filename} is the usual one); lessons use "
+            "tiny-shapes" + (" (offline mode)" if is_offline() else " unless it downloads"))
+
+    frontend = _widget_frontend()
+    if frontend is None:
+        say("  widgets       JupyterLab widget frontend NOT found")
+        problems.append("Widgets will not render in JupyterLab. Fix: pip install "
+                        "'ipywidgets>=8' 'jupyterlab_widgets>=3' in the environment that runs "
+                        "JupyterLab, then restart JupyterLab.")
+    else:
+        say(f"  widgets       frontend at {frontend}")
+
+    try:
+        from . import shapes
+        from .models import load_model
+        from .zeroshot import zero_shot
+
+        model = load_model("tiny-shapes", device="cpu")
+        image = shapes.draw_scene([shapes.ShapeSpec("red", "circle")], seed=0)
+        result = zero_shot(model, [image], ["red circle", "blue square", "green triangle"])
+        ok = result.predictions == ["red circle"]
+        say(f"  tiny-shapes   loads; a drawn red circle -> {result.predictions[0]!r} "
+            f"({float(result.probs.max()):.0%})" + ("" if ok else "  WRONG"))
+        if not ok:
+            problems.append("The bundled model loads but misclassifies a red circle. Fix: "
+                            "`git checkout -- data/tiny-shapes.pt` to restore the file.")
+    except (OSError, ValueError, RuntimeError, ImportError, AttributeError) as err:
+        say(f"  tiny-shapes   FAILED: {err}")
+        problems.append(f"The bundled model does not load ({err}). Fix: `git checkout -- data/` "
+                        "or `python -m clipcourse train-tiny --out data/tiny-shapes.pt`.")
+
+    say()
+    if problems:
+        for problem in problems:
+            say(f"PROBLEM: {problem}")
+        return 1
+    say("All good: open the course with `make lab`.")
+    return 0
+
+
+def _download(names: list[str]) -> int:
+    from .weights import WeightsError, download
+
+    status = 0
+    for name in names or ["ViT-B/32"]:
+        try:
+            print(f"{name}: {download(name)}")
+        except WeightsError as err:
+            print(f"{name}: FAILED: {err}", file=sys.stderr)
+            status = 1
+    return status
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of ``python -m clipcourse``."""
+    parser = argparse.ArgumentParser(prog="python -m clipcourse", description=__doc__.split("\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("doctor", help="check this machine for the course")
+    p = sub.add_parser("download", help="pre-fetch OpenAI CLIP weights (default ViT-B/32)")
+    p.add_argument("models", nargs="*", metavar="MODEL")
+    p = sub.add_parser("train-tiny", help="retrain the bundled tiny-shapes model")
+    p.add_argument("--out", required=True, type=Path)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--steps", type=int, default=None, help="training steps (default: the recipe's)")
+    p = sub.add_parser("student", help="write student copies of the lessons")
+    p.add_argument("out", type=Path)
+    p.add_argument("--src", type=Path, default=None, help="lesson folder (default: notebooks/)")
+    p.add_argument("--force", action="store_true", help="overwrite notebooks a learner edited")
+    p = sub.add_parser("strip-notebooks", help="strip outputs except check cells' references")
+    p.add_argument("files", nargs="+", type=Path)
+    args = parser.parse_args(argv)
+
+    if args.command == "doctor":
+        return doctor()
+    if args.command == "download":
+        return _download(args.models)
+    if args.command == "train-tiny":
+        from .train import train_tiny
+
+        kwargs = {} if args.steps is None else {"steps": args.steps}
+        train_tiny(out=args.out, seed=args.seed, **kwargs)
+        return 0
+    if args.command == "student":
+        from .student import make_student_copies
+
+        kwargs = {} if args.src is None else {"src": args.src}
+        make_student_copies(out=args.out, force=args.force, **kwargs)
+        return 0
+    if args.command == "strip-notebooks":
+        from .student import strip_notebooks
+
+        return strip_notebooks(args.files)
+    return 2  # pragma: no cover - argparse rejects unknown commands
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

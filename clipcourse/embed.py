@@ -1,0 +1,168 @@
+"""Turning text and images into unit-length CLIP embeddings, fast.
+
+Two tricks, both measured in ``benchmarks/encode.py``:
+
+* **Trimmed text.** ``clip.tokenize`` pads every prompt to the full context (77 tokens for
+  ViT-B/32). The text transformer is causal and CLIP reads the feature at the end-of-text (EOT)
+  token, so positions after the longest prompt's EOT never influence the result. We run the
+  transformer on the first ``L`` positions only (``L`` = longest prompt in the batch), slicing
+  the positional embedding and the causal mask to match.
+* **Batched images.** Images are decoded, preprocessed and encoded a batch at a time, so memory
+  holds one batch of decoded images, and a bad file is reported instead of crashing the kernel.
+
+Every function returns float32 CPU tensors with unit-norm rows, also when the model runs in
+fp16 on a GPU. Introduced in ``01_embeddings.ipynb``.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from typing import NamedTuple, Sequence
+
+import torch
+from PIL import Image
+from tqdm.auto import tqdm
+
+from .images import ImageLoadError, load_image
+
+__all__ = ["cosine_similarity", "normalize", "EncodedImages", "ImageSkipWarning"]
+
+
+class ImageSkipWarning(UserWarning):
+    """An image could not be read and was skipped (``errors="skip"``)."""
+
+
+class EncodedImages(NamedTuple):
+    """What ``Model.encode_images(..., errors="skip")`` returns.
+
+    Attributes
+    ----------
+    features : torch.Tensor
+        ``[n_ok, embed_dim]`` float32, unit-norm rows, one per image that could be read.
+    indices : list of int
+        ``indices[row]`` is the position in the input of ``features[row]``.
+    failures : list of (int, object, str)
+        ``(input position, source, reason)`` for every image that was skipped.
+    """
+
+    features: torch.Tensor
+    indices: list
+    failures: list
+
+
+def normalize(features: torch.Tensor) -> torch.Tensor:
+    """Scale each row to unit length (the projection onto the unit hypersphere).
+
+    Introduced in ``01_embeddings.ipynb``.
+    """
+    return features / features.norm(dim=-1, keepdim=True)
+
+
+def cosine_similarity(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """Cosine similarity of every row of ``a`` with every row of ``b``.
+
+    Parameters
+    ----------
+    a : tensor ``[n, d]`` or ``[d]``
+    b : tensor ``[m, d]`` or ``[d]``
+
+    Returns
+    -------
+    tensor ``[n, m]`` (1-D inputs count as one row; two vectors give a 0-d tensor)
+        Values in [-1, 1]. The inputs need not be normalised: this function normalises them,
+        which is exactly the step the course text's first example forgets.
+
+    Examples
+    --------
+    >>> cosine_similarity(torch.tensor([1.0, 0.0]), torch.tensor([[1.0, 1.0], [0.0, 2.0]]))
+    tensor([0.7071, 0.0000])
+
+    Introduced in ``02_cosine_similarity.ipynb``.
+    """
+    a = torch.as_tensor(a, dtype=torch.float32)
+    b = torch.as_tensor(b, dtype=torch.float32)
+    sim = normalize(a.reshape(-1, a.shape[-1])) @ normalize(b.reshape(-1, b.shape[-1])).T  # [n, m]
+    if a.dim() == 1 and b.dim() == 1:
+        return sim[0, 0]
+    if a.dim() == 1:
+        return sim[0]
+    if b.dim() == 1:
+        return sim[:, 0]
+    return sim
+
+
+def _encode_text_trimmed(model: torch.nn.Module, tokens: torch.Tensor) -> torch.Tensor:
+    """``model.encode_text(tokens)``, running only up to the longest prompt's EOT token.
+
+    ``tokens`` is ``[n_texts, context_length]`` from ``clip.tokenize``; returns the raw
+    (unnormalised) ``[n_texts, embed_dim]`` features in the model's dtype.
+    """
+    eot = tokens.argmax(dim=-1)  # [n_texts]: EOT has the largest id in CLIP's vocabulary
+    length = int(eot.max()) + 1
+    tokens = tokens[:, :length]  # [n_texts, L]
+    x = model.token_embedding(tokens).type(model.dtype)  # [n_texts, L, width]
+    x = x + model.positional_embedding[:length].type(model.dtype)
+    x = x.permute(1, 0, 2)  # NLD -> LND, as clip.model does
+    for block in model.transformer.resblocks:
+        mask = block.attn_mask[:length, :length].to(dtype=x.dtype, device=x.device)  # [L, L]
+        h = block.ln_1(x)
+        x = x + block.attn(h, h, h, need_weights=False, attn_mask=mask)[0]
+        x = x + block.mlp(block.ln_2(x))
+    x = x.permute(1, 0, 2)  # LND -> NLD
+    x = model.ln_final(x).type(model.dtype)  # [n_texts, L, width]
+    return x[torch.arange(x.shape[0]), eot] @ model.text_projection  # [n_texts, embed_dim]
+
+
+def _as_list(images) -> list:
+    """One image or many -> a list (a str path, bytes or a PIL image counts as one)."""
+    if isinstance(images, (str, bytes, os.PathLike, Image.Image)):
+        return [images]
+    return list(images)
+
+
+def _describe(source) -> str:
+    if isinstance(source, (str, os.PathLike)):
+        return os.fspath(source)
+    if isinstance(source, bytes):
+        return f"<{len(source)} bytes>"
+    return f"<{type(source).__name__}>"
+
+
+def _encode_image_batches(model, images: Sequence, *, batch_size: int, progress: bool | None,
+                          errors: str):
+    """Yield ``(features [b, embed_dim] float32 CPU unit-norm, input indices, failures)``.
+
+    Decodes at most one batch of images at a time.
+    """
+    if errors not in ("raise", "skip"):
+        raise ValueError(f"errors must be 'raise' or 'skip', not {errors!r}")
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be at least 1, not {batch_size}")
+    n = len(images)
+    show = progress if progress is not None else n > 4 * batch_size
+    on_gpu = model.device.type == "cuda"
+    with tqdm(total=n, unit="img", desc="Encoding images", disable=not show) as bar:
+        for start in range(0, n, batch_size):
+            pixels, indices, failures = [], [], []
+            for i in range(start, min(start + batch_size, n)):
+                try:
+                    pixels.append(model.preprocess(load_image(images[i])))  # [3, R, R]
+                except (ImageLoadError, FileNotFoundError, IsADirectoryError) as err:
+                    if errors == "raise":
+                        raise
+                    warnings.warn(f"Skipped image {i} ({_describe(images[i])}): {err}",
+                                  ImageSkipWarning, stacklevel=4)
+                    failures.append((i, images[i], str(err)))
+                    continue
+                indices.append(i)
+            bar.update(min(start + batch_size, n) - start)
+            if not pixels:
+                yield torch.empty(0, model.embed_dim), indices, failures
+                continue
+            batch = torch.stack(pixels)  # [b, 3, R, R]
+            if on_gpu:
+                batch = batch.pin_memory().to(model.device, non_blocking=True)
+            with torch.inference_mode():
+                image_features = model.clip.encode_image(batch.type(model.dtype))  # [b, D]
+            yield normalize(image_features.float()).cpu(), indices, failures

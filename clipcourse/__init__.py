@@ -27,17 +27,19 @@ from importlib import import_module
 
 from .embed import EncodedImages, ImageSkipWarning, cosine_similarity, normalize
 from .images import ImageLoadError, SampleImage, load_image, sample_images
+from .cache import EmbeddingCache
 from .models import FallbackNotice, Model, TruncationWarning, available_models, load_model
 from .lesson import only_real_clip, start_lesson
+from .search import ImageIndex, SearchResult
 from .seed import set_seed
 from .weights import WeightsError, download, find_weights, weights_dirs
 from .zeroshot import ZeroShotResult, build_classifier, zero_shot
-from . import templates
+from . import cache, search, templates
 
 __version__ = "0.1.0"
 
 # Heavier modules load on first use (cc.plots imports matplotlib, cc.widgets ipywidgets).
-_LAZY_MODULES = ("shapes", "train", "failures", "cache", "search", "plots", "widgets",
+_LAZY_MODULES = ("shapes", "train", "failures", "plots", "widgets",
                  "student", "cli")
 
 __all__ = [
@@ -50,6 +52,8 @@ __all__ = [
     "cosine_similarity", "normalize", "EncodedImages", "ImageSkipWarning",
     # zero-shot and prompts (03, 04)
     "build_classifier", "zero_shot", "ZeroShotResult", "templates",
+    # image search and the embedding cache (07)
+    "ImageIndex", "SearchResult", "EmbeddingCache",
     # modules
     *_LAZY_MODULES,
 ]

@@ -101,7 +101,7 @@ class Model:
 
     @property
     def logit_scale(self) -> float:
-        return float(self.clip.logit_scale.exp())
+        return float(self.clip.logit_scale.detach().exp())
 
     def __repr__(self) -> str:
         return (f"Model(name={self.name!r}, device={str(self.device)!r}, dtype={self.dtype}, "

@@ -5,7 +5,7 @@ Subcommands
 doctor                    check this machine for the course; exits non-zero with a fix-it line
 download [MODEL ...]      pre-fetch OpenAI weights (default ViT-B/32) into the weights folder
 train-tiny --out PATH     retrain the bundled tiny-shapes model
-student OUT_DIR           write student copies of the lessons (solutions removed)
+student OUT_DIR [--check]  write student copies of the lessons (solutions removed)
 strip-notebooks FILE ...  strip outputs, keeping the reference outputs of check cells
 
 Introduced in ``00_setup_and_first_look.ipynb`` (doctor) and the instructor guide.
@@ -157,9 +157,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--steps", type=int, default=None, help="training steps (default: the recipe's)")
     p = sub.add_parser("student", help="write student copies of the lessons")
-    p.add_argument("out", type=Path)
+    p.add_argument("out", type=Path, nargs="?", help="folder for the copies (not with --check)")
     p.add_argument("--src", type=Path, default=None, help="lesson folder (default: notebooks/)")
     p.add_argument("--force", action="store_true", help="overwrite notebooks a learner edited")
+    p.add_argument("--check", action="store_true",
+                   help="only check that every exercise in the lessons has a solution")
     p = sub.add_parser("strip-notebooks", help="strip outputs except check cells' references")
     p.add_argument("files", nargs="+", type=Path)
     args = parser.parse_args(argv)
@@ -175,10 +177,22 @@ def main(argv: list[str] | None = None) -> int:
         train_tiny(out=args.out, seed=args.seed, **kwargs)
         return 0
     if args.command == "student":
-        from .student import make_student_copies
+        from .student import SolutionMarkerError, check_solutions, make_student_copies
 
-        kwargs = {} if args.src is None else {"src": args.src}
-        make_student_copies(out=args.out, force=args.force, **kwargs)
+        if args.check:
+            problems = check_solutions(args.src)
+            for problem in problems:
+                print(f"PROBLEM: {problem}", file=sys.stderr)
+            print(f"{len(problems)} problem(s) found" if problems
+                  else "Every exercise has a solution.")
+            return 1 if problems else 0
+        if args.out is None:
+            parser.error("student needs an OUT_DIR (or --check)")
+        try:
+            make_student_copies(src=args.src, out=args.out, force=args.force)
+        except (FileNotFoundError, SolutionMarkerError) as err:
+            print(f"student: {err}", file=sys.stderr)
+            return 1
         return 0
     if args.command == "strip-notebooks":
         from .student import strip_notebooks

@@ -21,6 +21,7 @@ import warnings
 from typing import NamedTuple, Sequence
 
 import torch
+import torch.nn.functional as F
 from PIL import Image
 from tqdm.auto import tqdm
 
@@ -96,22 +97,27 @@ def _encode_text_trimmed(model: torch.nn.Module, tokens: torch.Tensor) -> torch.
     """``model.encode_text(tokens)``, running only up to the longest prompt's EOT token.
 
     ``tokens`` is ``[n_texts, context_length]`` from ``clip.tokenize``; returns the raw
-    (unnormalised) ``[n_texts, embed_dim]`` features in the model's dtype.
+    (unnormalised) ``[n_texts, embed_dim]`` features in the model's dtype. The attention is
+    CLIP's own weights run through ``scaled_dot_product_attention`` with ``is_causal=True``,
+    which is exactly CLIP's causal mask, sliced to ``L`` positions.
     """
     eot = tokens.argmax(dim=-1)  # [n_texts]: EOT has the largest id in CLIP's vocabulary
     length = int(eot.max()) + 1
     tokens = tokens[:, :length]  # [n_texts, L]
     x = model.token_embedding(tokens).type(model.dtype)  # [n_texts, L, width]
     x = x + model.positional_embedding[:length].type(model.dtype)
-    x = x.permute(1, 0, 2)  # NLD -> LND, as clip.model does
+    n_texts, _, width = x.shape
     for block in model.transformer.resblocks:
-        mask = block.attn_mask[:length, :length].to(dtype=x.dtype, device=x.device)  # [L, L]
-        h = block.ln_1(x)
-        x = x + block.attn(h, h, h, need_weights=False, attn_mask=mask)[0]
+        attn = block.attn  # nn.MultiheadAttention: packed q, k, v projection, then out_proj
+        heads = attn.num_heads
+        q, k, v = F.linear(block.ln_1(x), attn.in_proj_weight, attn.in_proj_bias).chunk(3, dim=-1)
+        q, k, v = (t.view(n_texts, length, heads, width // heads).transpose(1, 2)
+                   for t in (q, k, v))  # [n_texts, heads, L, head_dim] each
+        y = F.scaled_dot_product_attention(q, k, v, is_causal=True)  # [n_texts, heads, L, hd]
+        x = x + attn.out_proj(y.transpose(1, 2).reshape(n_texts, length, width))
         x = x + block.mlp(block.ln_2(x))
-    x = x.permute(1, 0, 2)  # LND -> NLD
     x = model.ln_final(x).type(model.dtype)  # [n_texts, L, width]
-    return x[torch.arange(x.shape[0]), eot] @ model.text_projection  # [n_texts, embed_dim]
+    return x[torch.arange(n_texts), eot] @ model.text_projection  # [n_texts, embed_dim]
 
 
 def _as_list(images) -> list:

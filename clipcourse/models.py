@@ -31,6 +31,9 @@ __all__ = ["Model", "load_model", "available_models", "TINY_SHAPES_PATH", "Fallb
 #: The bundled checkpoint (a plain OpenAI-format state dict) and its metadata beside it.
 TINY_SHAPES_PATH = Path(__file__).resolve().parent.parent / "data" / "tiny-shapes.pt"
 _DEFAULT_REAL_MODEL = "ViT-B/32"
+# What torch.load raises on a truncated or foreign file (its unpickler fails in many ways).
+_UNREADABLE = (RuntimeError, EOFError, OSError, ValueError, pickle.UnpicklingError, IndexError,
+               KeyError, TypeError, AttributeError)
 _TEXT_CACHE_SIZE = 4096
 
 
@@ -265,7 +268,7 @@ def _read_state_dict(path: Path) -> dict:
         pass
     try:
         state_dict = torch.load(path, map_location="cpu", weights_only=True)
-    except (RuntimeError, EOFError, OSError, ValueError, pickle.UnpicklingError) as err:
+    except _UNREADABLE as err:
         raise ValueError(
             f"{path} is neither an OpenAI TorchScript archive nor a plain CLIP state dict "
             f"({err}). Re-download it or check the path."

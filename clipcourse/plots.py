@@ -463,7 +463,7 @@ def plot_curve(
 ) -> Figure:
     """Training curves: one line per named series, optionally smoothed.
 
-    Introduced in ``06_train_your_own_clip.ipynb``.
+    Introduced in `06_train_your_own_clip.ipynb`.
 
     Parameters
     ----------

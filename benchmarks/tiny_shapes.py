@@ -1,0 +1,180 @@
+"""Accuracy of the bundled ``tiny-shapes`` CLIP: the table behind its targets.
+
+    python benchmarks/tiny_shapes.py             # evaluate data/tiny-shapes.pt (about 1 minute)
+    python benchmarks/tiny_shapes.py --retrain   # retrain it first, into a temporary folder,
+                                                 # and measure the training time here
+
+Rows: single-object colour × shape zero-shot on combinations seen in training and on the
+held-out ones (bare labels "red circle", the default template "a photo of a {}.", and the
+``SHAPES_TEMPLATES`` ensemble), counting (4-way), left/right relations (2-way), and single
+shapes drawn by other renderers (matplotlib patches and plain PIL at 128 px, pure named colours,
+not our drawing code). Test images use seeds the model never trained on.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageColor, ImageDraw
+
+import clipcourse as cc
+from clipcourse import shapes
+from clipcourse.templates import DEFAULT_TEMPLATE, SHAPES_TEMPLATES
+
+JSON_PATH = Path(__file__).resolve().parent.parent / "data" / "tiny-shapes.json"
+
+
+# -- other people's renderers -----------------------------------------------------------------
+def _star(cx: float, cy: float, r: float, inner: float = 0.4) -> list[tuple[float, float]]:
+    return [(cx + (r if k % 2 == 0 else r * inner) * math.cos(math.pi / 2 + k * math.pi / 5),
+             cy + (r if k % 2 == 0 else r * inner) * math.sin(math.pi / 2 + k * math.pi / 5))
+            for k in range(10)]
+
+
+def draw_matplotlib(colour: str, shape: str, rng: np.random.Generator,
+                    size: int = 128) -> Image.Image:
+    """One shape drawn with matplotlib patches: named colours, white background, axes off."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib.figure import Figure
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib import patches
+
+    fig = Figure(figsize=(size / 100, size / 100), dpi=100)
+    canvas = FigureCanvasAgg(fig)
+    ax = fig.add_axes((0, 0, 1, 1))
+    ax.set_xlim(0, 1), ax.set_ylim(0, 1), ax.set_aspect("equal"), ax.axis("off")
+    r = rng.uniform(0.18, 0.32)
+    x, y = rng.uniform(r + 0.02, 0.98 - r, 2)
+    if shape == "circle":
+        patch = patches.Circle((x, y), r, color=colour)
+    elif shape == "square":
+        patch = patches.Rectangle((x - 0.8 * r, y - 0.8 * r), 1.6 * r, 1.6 * r, color=colour)
+    elif shape == "triangle":
+        patch = patches.RegularPolygon((x, y), 3, radius=r * 1.1, color=colour)
+    else:
+        patch = patches.Polygon(_star(x, y, r * 1.1), closed=True, color=colour)
+    ax.add_patch(patch)
+    canvas.draw()
+    return Image.fromarray(np.asarray(canvas.buffer_rgba())[..., :3].copy())
+
+
+def draw_pil(colour: str, shape: str, rng: np.random.Generator, size: int = 128) -> Image.Image:
+    """One shape drawn with plain PIL calls: CSS named colours, no anti-aliasing, some outlined."""
+    grey = int(rng.integers(225, 256))
+    image = Image.new("RGB", (size, size), (grey, grey, grey))
+    draw = ImageDraw.Draw(image)
+    rgb = ImageColor.getrgb(colour)
+    r = rng.uniform(0.18, 0.32) * size
+    x, y = rng.uniform(r + 2, size - r - 2, 2)
+    outline = rng.random() < 0.3
+    kwargs = {"outline": rgb, "width": max(2, size // 24)} if outline else {"fill": rgb}
+    if shape == "circle":
+        draw.ellipse([x - r, y - r, x + r, y + r], **kwargs)
+    elif shape == "square":
+        draw.rectangle([x - 0.8 * r, y - 0.8 * r, x + 0.8 * r, y + 0.8 * r], **kwargs)
+    elif shape == "triangle":
+        draw.regular_polygon((x, y, r * 1.1), 3, **kwargs)
+    else:
+        points = [(px, 2 * y - py) for px, py in _star(x, y, r * 1.1)]  # flip: point up
+        draw.polygon(points, **kwargs)
+    return image
+
+
+def other_renderer_set(n: int, seed: int, renderer) -> shapes.LabelledShapes:
+    """``n`` single shapes from ``renderer``, cycling through all 24 colour × shape labels."""
+    rng = np.random.default_rng(seed)
+    pairs = [(c, s) for c in shapes.COLOURS for s in shapes.SHAPES]
+    images, labels = [], []
+    for i in range(n):
+        colour, shape = pairs[i % len(pairs)]
+        images.append(renderer(colour, shape, rng))
+        labels.append(shapes.label(colour, shape))
+    return shapes.LabelledShapes(images=images, labels=labels, objects=[None] * n)
+
+
+# -- measuring --------------------------------------------------------------------------------
+def _accuracy(model, images, labels, templates, image_features=None) -> float:
+    result = cc.zero_shot(model, image_features if image_features is not None else images,
+                          shapes.all_labels(), templates)
+    return result.accuracy(labels)
+
+
+def measure(model, n: int = 480, seed: int = 1) -> dict:
+    """The accuracy table of ``model`` (a ``cc.Model``), with the same test sets as training's."""
+    from clipcourse.train import _choice_accuracy
+
+    holdout = [tuple(p) for p in shapes.HOLDOUT]
+    seen_pairs = [(c, s) for c in shapes.COLOURS for s in shapes.SHAPES if (c, s) not in holdout]
+    table = {}
+    for split, pairs in (("seen", seen_pairs), ("held_out", holdout)):
+        test = shapes.make_test_set(n, seed=seed + (0 if split == "seen" else 1000), pairs=pairs)
+        image_features = model.encode_images(test.images)  # [n, embed_dim]
+        table[split] = {name: _accuracy(model, None, test.labels, t, image_features)
+                        for name, t in (("bare", ["{}"]), ("template", [DEFAULT_TEMPLATE]),
+                                        ("ensemble", SHAPES_TEMPLATES))}
+    table["counting"] = _choice_accuracy(model, shapes.make_counting_set(n // 2, seed=seed + 2000))
+    table["relations"] = _choice_accuracy(model, shapes.make_relation_set(n // 2, seed=seed + 3000))
+    for name, renderer in (("matplotlib", draw_matplotlib), ("pil", draw_pil)):
+        test = other_renderer_set(240, seed + 4000, renderer)
+        image_features = model.encode_images(test.images)
+        table[f"other_{name}"] = {
+            "template": _accuracy(model, None, test.labels, [DEFAULT_TEMPLATE], image_features),
+            "ensemble": _accuracy(model, None, test.labels, SHAPES_TEMPLATES, image_features)}
+    return table
+
+
+def format_table(table: dict, meta: dict | None) -> str:
+    lines = ["tiny-shapes zero-shot accuracy (24 colour × shape labels; chance 4.2%)",
+             f"{'test set':<38}{'bare label':>12}{'a photo of a {}.':>18}{'ensemble':>10}"]
+    names = {"seen": "seen combinations", "held_out": "held-out combinations"}
+    for split in ("seen", "held_out"):
+        row = table[split]
+        lines.append(f"{names[split]:<38}{row['bare']:>12.1%}{row['template']:>18.1%}"
+                     f"{row['ensemble']:>10.1%}")
+    for name in ("matplotlib", "pil"):
+        row = table[f"other_{name}"]
+        lines.append(f"{'other renderer: ' + name + ' (128 px)':<38}{'':>12}"
+                     f"{row['template']:>18.1%}{row['ensemble']:>10.1%}")
+    lines.append(f"{'counting, 1-4 objects (4-way)':<38}{'':>12}{table['counting']:>18.1%}")
+    lines.append(f"{'left/right relation (2-way)':<38}{'':>12}{table['relations']:>18.1%}")
+    if meta is not None:
+        t = meta["training"]
+        lines.append(f"training: {t['steps']} steps, {t['train_seconds']:.0f} s training + "
+                     f"{t['data_seconds']:.0f} s data = {t['total_seconds']:.0f} s on "
+                     f"{t['threads']} threads (torch {meta['torch']})")
+    return "\n".join(lines)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--retrain", action="store_true", help="retrain, measuring the time")
+    parser.add_argument("--n", type=int, default=480, help="test images per split")
+    parser.add_argument("--seed", type=int, default=1, help="seed of the test images")
+    args = parser.parse_args(argv)
+
+    if args.retrain:
+        from clipcourse.train import train_tiny
+
+        folder = Path(tempfile.mkdtemp(prefix="tiny-shapes-"))
+        start = time.perf_counter()
+        meta = train_tiny(out=folder / "tiny-shapes.pt", evaluate=False)
+        print(f"retrained in {time.perf_counter() - start:.0f} s -> {folder}")
+        model = cc.load_model(folder / "tiny-shapes.pt", device="cpu")
+    else:
+        meta = json.loads(JSON_PATH.read_text()) if JSON_PATH.is_file() else None
+        model = cc.load_model("tiny-shapes", device="cpu")
+    print(format_table(measure(model, n=args.n, seed=args.seed), meta))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

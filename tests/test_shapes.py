@@ -1,0 +1,185 @@
+"""The procedural shapes world: determinism, hold-outs, bias, captions, controlled stimuli."""
+
+import re
+from collections import Counter
+
+import numpy as np
+import pytest
+
+from clipcourse import shapes
+from clipcourse.shapes import ShapeSpec, draw_scene
+
+
+def _same_pixels(a, b) -> bool:
+    return np.array_equal(np.asarray(a), np.asarray(b))
+
+
+def test_vocabulary():
+    assert {"red", "green", "blue", "yellow", "orange", "purple"} <= set(shapes.COLOURS)
+    assert {"circle", "square", "triangle", "star"} <= set(shapes.SHAPES)
+    assert len(shapes.all_labels()) == len(shapes.COLOURS) * len(shapes.SHAPES)
+    assert shapes.label("red", "circle") == "red circle"
+    held_colours = {c for c, _ in shapes.HOLDOUT}
+    held_shapes = {s for _, s in shapes.HOLDOUT}
+    # every held-out pair's colour and shape still appear in training, with other partners
+    assert len(held_colours) == len(held_shapes) == len(shapes.HOLDOUT)
+
+
+def test_make_dataset_is_deterministic_by_seed():
+    a = shapes.make_dataset(12, seed=3)
+    b = shapes.make_dataset(12, seed=3)
+    c = shapes.make_dataset(12, seed=4)
+    assert a.captions == b.captions
+    assert all(_same_pixels(x, y) for x, y in zip(a.images, b.images))
+    assert a.captions != c.captions
+    assert a.images[0].size == (64, 64) and a.images[0].mode == "RGB"
+    assert len(a) == 12 and len(a.scenes) == 12
+
+
+def test_draw_scene_is_deterministic_and_sized():
+    objects = [ShapeSpec("red", "circle", size=0.2, position=(0.3, 0.5), style="textured"),
+               ShapeSpec("blue", "star", size=0.2, position=(0.7, 0.5), style="outline")]
+    for background in shapes.BACKGROUNDS:
+        one = draw_scene(objects, background, seed=5)
+        assert _same_pixels(one, draw_scene(objects, background, seed=5))
+    assert draw_scene(objects, image_size=128).size == (128, 128)
+    assert draw_scene([]).size == (64, 64)  # a background alone
+
+
+def test_draw_scene_puts_the_colour_where_the_object_is():
+    image = np.asarray(draw_scene([ShapeSpec("red", "square", size=0.2, position=(0.25, 0.5))],
+                                  "plain", seed=0)).astype(int)
+    r, g, b = image[32, 16]  # inside the square
+    assert r > 150 and g < 100 and b < 100
+    assert image[32, 56].std() < 40  # right side: background only (a grey-ish colour)
+
+
+def test_shape_spec_rejects_unknown_names():
+    with pytest.raises(ValueError, match="colour"):
+        ShapeSpec("teal", "circle")
+    with pytest.raises(ValueError, match="shape"):
+        ShapeSpec("red", "hexagon")
+    with pytest.raises(ValueError, match="style"):
+        ShapeSpec("red", "circle", style="sketch")
+
+
+def test_holdout_pairs_never_appear_in_training_data():
+    data = shapes.make_dataset(300, seed=0, extra_colours=shapes.EXTRA_COLOURS)
+    seen = {(o.colour, o.shape) for scene in data.scenes for o in scene.objects}
+    assert not seen & set(shapes.HOLDOUT)
+    main = {(c, s) for c, s in seen if c in shapes.COLOURS}
+    assert len(main) == 24 - len(shapes.HOLDOUT)  # ...and every other pair does
+    assert {c for c, _ in seen} == set(shapes.COLOURS + shapes.EXTRA_COLOURS)
+    for caption in data.captions:  # nor in any caption
+        for colour, shape in shapes.HOLDOUT:
+            assert not re.search(rf"\b{colour} {shape}", caption), caption
+
+
+def test_holdout_can_be_switched_off_and_changed():
+    data = shapes.make_dataset(300, seed=0, holdout=[("red", "circle")])
+    pairs = {(o.colour, o.shape) for scene in data.scenes for o in scene.objects}
+    assert ("red", "circle") not in pairs and ("blue", "circle") in pairs
+
+
+def test_bias_knob_skews_colours():
+    data = shapes.make_dataset(300, seed=0, bias={"triangle": ("red", 0.8)}, holdout=())
+    triangles = [o.colour for s in data.scenes for o in s.objects if o.shape == "triangle"]
+    assert Counter(triangles)["red"] / len(triangles) > 0.7
+    plain = shapes.make_dataset(300, seed=0, holdout=(), extra_colours=())
+    triangles = [o.colour for s in plain.scenes for o in s.objects if o.shape == "triangle"]
+    assert Counter(triangles)["red"] / len(triangles) < 0.35
+
+
+def test_captions_vary_and_state_counts_and_relations():
+    data = shapes.make_dataset(600, seed=1)
+    kinds = Counter(scene.kind for scene in data.scenes)
+    assert kinds["single"] > 150 and kinds["count"] > 50 and kinds["relation"] > 25
+    assert kinds["partial"] > 10
+    # phrasing varies: many distinct sentence frames once colours and shapes are masked
+    words = "|".join(shapes.COLOURS + shapes.EXTRA_COLOURS + shapes.SHAPES)
+    frames = {re.sub(rf"\b({words})s?\b", "_", c) for c in data.captions}
+    assert len(frames) > 60
+    assert sum(c.startswith("a photo of") for c in data.captions) > 30
+    assert sum(bool(re.fullmatch(rf"({words}) ({words})", c)) for c in data.captions) < 30
+    assert any(re.search(r"\b(two|three|four) \w+ \w+s\b", c) for c in data.captions)
+    # single-object captions name the object's colour and shape
+    for scene in data.scenes:
+        if scene.kind == "single":
+            obj = scene.objects[0]
+            assert obj.colour in scene.caption and obj.shape in scene.caption, scene.caption
+
+
+def test_black_and_white_photos_name_shapes_not_colours():
+    data = shapes.make_dataset(200, seed=4, p_greyscale=0.1)
+    grey = [(image, scene) for image, scene in zip(data.images, data.scenes) if scene.greyscale]
+    assert len(grey) > 5
+    for image, scene in grey:
+        pixels = np.asarray(image).astype(int)
+        assert (pixels[..., 0] == pixels[..., 1]).all() and (pixels[..., 1] == pixels[..., 2]).all()
+        assert not any(c in scene.caption for c in shapes.COLOURS + shapes.EXTRA_COLOURS)
+        assert all(o.shape in scene.caption for o in scene.objects)
+
+
+def test_relation_captions_are_true():
+    data = shapes.make_dataset(400, seed=2)
+    checked = 0
+    for scene in data.scenes:
+        if scene.kind != "relation":
+            continue
+        a_label, relation, b_label = scene.key[1]  # canonical "A left of / above B"
+        a = next(o for o in scene.objects if o.label == a_label)
+        b = next(o for o in scene.objects if o.label == b_label)
+        if relation == "left of":
+            assert a.position[0] < b.position[0]
+        else:
+            assert relation == "above" and a.position[1] < b.position[1]
+        checked += 1
+    assert checked > 10
+
+
+def test_equal_keys_mean_equal_content():
+    data = shapes.make_dataset(300, seed=0)
+    by_key = {}
+    for scene in data.scenes:
+        if scene.key[0] == "objects":
+            content = sorted(o.label for o in scene.objects)
+            assert by_key.setdefault(scene.key, content) == content
+
+
+def test_make_test_set_labels_and_determinism():
+    test = shapes.make_test_set(48, seed=7)
+    assert test.labels[:24] == shapes.all_labels()
+    assert _same_pixels(test.images[5], shapes.make_test_set(48, seed=7).images[5])
+    held = shapes.make_test_set(8, seed=7, pairs=shapes.HOLDOUT, styles=["filled"])
+    assert set(held.labels) == set(shapes.all_labels(shapes.HOLDOUT))
+    assert all(o.style == "filled" for o in held.objects)
+
+
+def test_counting_and_relation_sets():
+    counting = shapes.make_counting_set(12, seed=0)
+    assert len(counting) == 12 and all(len(p) == 4 for p in counting.prompts)
+    assert all(0 <= a < 4 for a in counting.answers)
+    assert "two" in counting.prompts[0][1]
+    relations = shapes.make_relation_set(12, seed=0)
+    assert all(len(p) == 2 and "left" in p[0] and "right" in p[1] for p in relations.prompts)
+    assert 0 < sum(relations.answers) < 12  # both answers occur
+
+
+def test_no_extra_colours_by_default():
+    data = shapes.make_dataset(100, seed=0)
+    assert {o.colour for s in data.scenes for o in s.objects} <= set(shapes.COLOURS)
+
+
+def test_random_scene_accepts_int_seed_and_draws():
+    scene = shapes.random_scene(11)
+    assert 1 <= len(scene.objects) <= 4 and scene.background in shapes.BACKGROUNDS
+    assert _same_pixels(scene.draw(), shapes.random_scene(11).draw())
+
+
+def test_draw_text_writes_on_a_copy():
+    image = draw_scene([ShapeSpec("red", "circle")], seed=0)
+    attacked = shapes.draw_text(image, "blue")
+    assert attacked.size == image.size
+    assert not _same_pixels(image, attacked)
+    assert _same_pixels(image, draw_scene([ShapeSpec("red", "circle")], seed=0))  # untouched
+    assert _same_pixels(attacked, draw_scene([ShapeSpec("red", "circle")], seed=0, text="blue"))

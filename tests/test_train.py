@@ -1,0 +1,110 @@
+"""Contrastive training: the loss, determinism, a short run that learns, and train_tiny's files."""
+
+import json
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from clipcourse import shapes, train
+from clipcourse._clip import clip
+
+
+def test_clip_loss_with_identity_targets_is_symmetric_cross_entropy():
+    torch.manual_seed(0)
+    logits = torch.randn(6, 6)  # [batch, batch]
+    expected = (F.cross_entropy(logits, torch.arange(6)) + F.cross_entropy(logits.T, torch.arange(6))) / 2
+    assert torch.allclose(train.clip_loss(logits, torch.eye(6)), expected)
+
+
+def test_clip_loss_soft_targets_treat_duplicates_as_positives():
+    # pairs 0 and 1 say the same thing: their 2x2 block is all positives
+    logits = torch.full((3, 3), -10.0)
+    logits[:2, :2] = 10.0
+    logits[2, 2] = 10.0
+    targets = torch.tensor([[1.0, 1, 0], [1, 1, 0], [0, 0, 1]])
+    assert train.clip_loss(logits, targets) < 0.75  # ln 2 for the split block, ~0 elsewhere
+    assert train.clip_loss(logits, torch.eye(3)) > train.clip_loss(logits, targets)
+
+
+def test_build_clip_is_seeded_and_leaves_global_rng_alone():
+    torch.manual_seed(123)
+    before = torch.rand(1)
+    torch.manual_seed(123)
+    a = train.build_clip(seed=0)
+    after = torch.rand(1)
+    assert torch.equal(before, after)  # the caller's random stream is untouched
+    b = train.build_clip(seed=0)
+    assert all(torch.equal(x, y) for x, y in zip(a.state_dict().values(), b.state_dict().values()))
+    with pytest.raises(ValueError, match="heads"):
+        train.build_clip(transformer_heads=4)
+
+
+def test_fp16_state_dict_rebuilds_with_openai_builder():
+    model = train.build_clip(seed=0)
+    state_dict = train._fp16_state_dict(model)
+    assert all(v.dtype == torch.float16 for v in state_dict.values() if v.is_floating_point())
+    rebuilt = clip.model.build_model(dict(state_dict)).float().eval()
+    assert rebuilt.context_length == 77 and rebuilt.vocab_size == 49408
+    assert rebuilt.visual.input_resolution == train.TINY_CONFIG["image_resolution"]
+    tokens = clip.tokenize(["a photo of a red circle."])
+    with torch.no_grad():
+        full = rebuilt.encode_text(tokens)
+        trimmed = train._encode_text_trimmed(rebuilt, tokens)
+    assert torch.allclose(full, trimmed, atol=1e-5)
+
+
+def test_pixels_match_clip_preprocessing():
+    images = shapes.make_dataset(3, seed=0).images
+    preprocess = clip.clip._transform(64)
+    expected = torch.stack([preprocess(im) for im in images])
+    assert torch.allclose(train._pixels(images, 64), expected, atol=1e-5)
+
+
+def _simple_data(n, seed):
+    return shapes.make_dataset(n, seed=seed, p_single=1.0, styles=["filled"],
+                               backgrounds=["plain"])
+
+
+def test_training_is_deterministic_given_the_seed():
+    data = _simple_data(64, seed=0)
+    runs = [train.train_clip(data, steps=3, batch_size=16, seed=7, progress=False)
+            for _ in range(2)]
+    assert runs[0].history["loss"] == runs[1].history["loss"]
+    for x, y in zip(runs[0].model.state_dict().values(), runs[1].model.state_dict().values()):
+        assert torch.equal(x, y)
+
+
+@pytest.mark.slow
+def test_short_training_run_learns():
+    """About 30 s: loss falls and zero-shot accuracy clearly beats chance (1/24)."""
+    data = _simple_data(1500, seed=0)
+    test = shapes.make_test_set(96, seed=11, pairs=[(c, s) for c in shapes.COLOURS
+                                                    for s in shapes.SHAPES],
+                                styles=["filled"], backgrounds=["plain"])
+    result = train.train_clip(data, steps=120, batch_size=64, lr=2e-3, seed=0,
+                              eval_set=test, eval_every=60, snapshot_every=60, progress=False)
+    loss = result.history["loss"]
+    assert sum(loss[-10:]) / 10 < 0.8 * sum(loss[:10]) / 10
+    assert result.history["accuracy"][-1] > 0.25  # chance is 1/24, about 0.04
+    assert len(result.history["logit_scale"]) == 120
+    assert all(math.isfinite(x) and x <= 100 for x in result.history["logit_scale"])
+    assert [s["step"] for s in result.snapshots] == [1, 60, 120]
+    assert result.snapshots[0]["logits_per_image"].shape == (8, 8)
+
+
+def test_train_tiny_writes_checkpoint_and_metadata(tmp_path, monkeypatch):
+    monkeypatch.setitem(train.TINY_RECIPE, "n_train", 64)
+    monkeypatch.setitem(train.TINY_RECIPE, "batch_size", 16)
+    out = tmp_path / "tiny.pt"
+    meta = train.train_tiny(out=out, seed=3, steps=2, progress=False, evaluate=False)
+    state_dict = torch.load(out, map_location="cpu", weights_only=True)
+    model = clip.model.build_model(state_dict).float()
+    assert sum(p.numel() for p in model.parameters()) == meta["parameters"]
+    written = json.loads(out.with_suffix(".json").read_text())
+    assert written == json.loads(json.dumps(meta))
+    assert written["seed"] == 3 and written["training"]["steps"] == 2
+    assert written["command"].endswith("--seed 3 --steps 2")
+    assert written["held_out_pairs"] == [list(p) for p in shapes.HOLDOUT]
+    assert written["architecture"]["transformer_width"] == 128

@@ -27,6 +27,7 @@ The similarity heatmap follows the figure of OpenAI's "Interacting with CLIP" no
 from __future__ import annotations
 
 import math
+import os
 import textwrap
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -521,7 +522,9 @@ def _to_numpy(values: Any) -> np.ndarray:
 
 def _thumbnail(image: Any, max_px: int) -> np.ndarray:
     """An RGB uint8 array, [h, w, 3], whose longer side is at most max_px."""
-    if not hasattr(image, "getpixel"):  # not a PIL image: an array or a tensor
+    if isinstance(image, (str, os.PathLike, bytes)):  # a file (search results) or raw bytes
+        pass
+    elif not hasattr(image, "getpixel"):  # not a PIL image: an array or a tensor
         if hasattr(image, "detach"):
             image = image.detach().cpu().float().numpy()
         image = np.asarray(image)

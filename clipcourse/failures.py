@@ -905,11 +905,12 @@ def shape_captions(data: shapes.ShapesDataset, template: str = _TEMPLATE
 
 
 def shape_bias(model, shape: str = "triangle", colour: str = "red", *, n: int = 480,
-               seed: int = 7, templates: Sequence[str] | None = None) -> dict:
+               seed: int = 7, templates: Sequence[str] | None = None,
+               exclude: Sequence[tuple[str, str]] = shapes.HOLDOUT) -> dict:
     """Who gets called a ``shape``? Shape classification split by ``colour`` and shape.
 
     Draws single shapes in which ``colour`` makes up half of each shape's images (the other
-    five colours share the other half), classifies their *shape* among the four shape names
+    colours share the other half), classifies their *shape* among the four shape names
     (``"a photo of a triangle."``...), and reports how often each of four groups is called
     ``shape``. An unbiased model's answer depends on the shape only; a model that learned
     the shortcut "``colour`` means ``shape``" calls ``colour`` objects ``shape`` more often,
@@ -921,10 +922,14 @@ def shape_bias(model, shape: str = "triangle", colour: str = "red", *, n: int = 
     shape, colour : str
         The correlated pair, as in the shapes world's ``bias={shape: (colour, p)}``.
     n : int
-        Test images (a multiple of 40 keeps the groups exactly balanced).
+        Test images (with the default ``exclude``, a multiple of 32 keeps the groups exactly
+        balanced).
     seed : int
     templates : sequence of str, optional
         Prompt templates for the shape names (default ``["a photo of a {}."]``).
+    exclude : sequence of (colour, shape)
+        Pairs left out of the test (default: the pairs the bundled model never saw, so that
+        "never seen" does not mix with "biased").
 
     Returns
     -------
@@ -938,8 +943,11 @@ def shape_bias(model, shape: str = "triangle", colour: str = "red", *, n: int = 
     """
     if shape not in shapes.SHAPES or colour not in shapes.COLOURS:
         raise ValueError(f"shape must be one of {shapes.SHAPES} and colour one of {shapes.COLOURS}")
-    others = [c for c in shapes.COLOURS if c != colour]
-    pairs = [(c, s) for s in shapes.SHAPES for c in [colour] * len(others) + others]
+    exclude = {tuple(pair) for pair in exclude}
+    pairs = []
+    for s in shapes.SHAPES:
+        others = [c for c in shapes.COLOURS if c != colour and (c, s) not in exclude]
+        pairs += [(c, s) for c in [colour] * len(others) + others]
     test = shapes.make_test_set(n, seed=seed, pairs=pairs, image_size=model.input_resolution)
     names = list(shapes.SHAPES)
     classifier = build_classifier(model, names, templates)  # [4, embed_dim]

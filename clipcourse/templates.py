@@ -119,13 +119,13 @@ IMAGENET_SELECTED = [
     "a photo of the small {}.",
 ]
 
-#: A small ensemble of phrasings for the shapes world (the bundled model's prompt ensemble).
+#: A small ensemble for the shapes world: the phrasings its alt-text uses most for one object.
 SHAPES_TEMPLATES = [
     "a photo of a {}.",
+    "a picture of a {}.",
+    "an image of a {}",
     "a drawing of a {}.",
-    "a picture of a single {}.",
-    "a {} on a plain background.",
-    "an image showing one {}.",
+    "clip art of a {}",
 ]
 
 

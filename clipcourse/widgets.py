@@ -28,8 +28,10 @@ import base64
 import html
 import io
 import math
+import os
 import warnings
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Sequence
 
 import ipywidgets as widgets
@@ -82,13 +84,17 @@ def _bar(value: float, best: bool, width_px: int = 60) -> str:
             f'<span style="{weight}font-variant-numeric:tabular-nums">{value:.3f}</span>')
 
 
+def _small_style(warning: bool) -> str:
+    return f"color:{_BAD}" if warning else "opacity:0.75"  # readable on light and dark themes
+
+
 def _error_html(message: str) -> str:
     return (f'<div class="cc-error" style="color:{_BAD};border-left:3px solid {_BAD};'
             f'padding:4px 8px"><b>Error:</b> {html.escape(message)}</div>')
 
 
 def _note_html(message: str) -> str:
-    return f'<div style="color:#555;padding:4px 0">{html.escape(message)}</div>'
+    return f'<div style="opacity:0.75;padding:4px 0">{html.escape(message)}</div>'
 
 
 def _thumbnail_uri(image: Any, max_px: int = 64) -> str:
@@ -108,8 +114,8 @@ def _as_image_and_name(item: Any, position: int) -> tuple[Any, str]:
     """Accept ``cc.SampleImage``-like objects (``.image`` and ``.name``), paths and images."""
     if hasattr(item, "image") and hasattr(item, "name"):
         return item.image, str(item.name)
-    if isinstance(item, (str,)) or hasattr(item, "__fspath__"):
-        return item, str(item).rsplit("/", 1)[-1]
+    if isinstance(item, (str, os.PathLike)):
+        return item, Path(item).name
     return item, f"image {position}"
 
 
@@ -517,7 +523,7 @@ def render_comparison(comparison: PromptComparison, names: Sequence[str],
                 f"truncated: the words after token {limit} are ignored.</div>")
     header = "".join(
         f'<th style="text-align:left;padding:2px 8px;max-width:220px">{html.escape(prompt)}'
-        f'<br><small style="font-weight:normal;color:{_BAD if count > limit else "#666"}">'
+        f'<br><small style="font-weight:normal;{_small_style(count > limit)}">'
         f"{count} tokens{' ⚠ truncated' if count > limit else ''}</small></th>"
         for prompt, count in zip(comparison.prompts, comparison.token_counts))
     probs = comparison.probs.tolist()
@@ -535,7 +541,7 @@ def render_comparison(comparison: PromptComparison, names: Sequence[str],
     parts.append(
         '<table style="border-collapse:collapse"><tr><th style="text-align:left;padding:2px 8px">'
         f"image</th>{header}</tr>{''.join(rows)}</table>"
-        f'<small style="color:#666">Each row: softmax over the prompts with logit_scale '
+        f'<small style="opacity:0.75">Each row: softmax over the prompts with logit_scale '
         f"{comparison.logit_scale:.1f}; hover a cell for its cosine similarity.</small>")
     return "".join(parts)
 
@@ -927,7 +933,7 @@ class SearchBox(widgets.VBox):
         cards = []
         for position, hit in enumerate(results, 1):
             rank = getattr(hit, "rank", position)
-            name = str(hit.path).rsplit("/", 1)[-1]
+            name = Path(hit.path).name
             uri = self._thumbnail(hit.path)
             picture = (f'<img src="{uri}" alt="{html.escape(name)}" style="max-width:'
                        f'{self.thumbnail_px}px;max-height:{self.thumbnail_px}px">' if uri

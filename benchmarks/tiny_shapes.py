@@ -117,7 +117,7 @@ def measure(model, n: int = 480, seed: int = 1) -> dict:
     table = {}
     for split, pairs in (("seen", seen_pairs), ("held_out", holdout)):
         test = shapes.make_test_set(n, seed=seed + (0 if split == "seen" else 1000), pairs=pairs)
-        image_features = model.encode_images(test.images)  # [n, embed_dim]
+        image_features = model.encode_images(test.images, progress=False)  # [n, embed_dim]
         table[split] = {name: _accuracy(model, None, test.labels, t, image_features)
                         for name, t in (("bare", ["{}"]), ("template", [DEFAULT_TEMPLATE]),
                                         ("ensemble", SHAPES_TEMPLATES))}
@@ -125,7 +125,7 @@ def measure(model, n: int = 480, seed: int = 1) -> dict:
     table["relations"] = _choice_accuracy(model, shapes.make_relation_set(n // 2, seed=seed + 3000))
     for name, renderer in (("matplotlib", draw_matplotlib), ("pil", draw_pil)):
         test = other_renderer_set(240, seed + 4000, renderer)
-        image_features = model.encode_images(test.images)
+        image_features = model.encode_images(test.images, progress=False)
         table[f"other_{name}"] = {
             "template": _accuracy(model, None, test.labels, [DEFAULT_TEMPLATE], image_features),
             "ensemble": _accuracy(model, None, test.labels, SHAPES_TEMPLATES, image_features)}

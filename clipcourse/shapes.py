@@ -529,17 +529,16 @@ def _relation(a: ShapeSpec, b: ShapeSpec) -> str | None:
 _OPPOSITE = {"left of": "right of", "right of": "left of", "above": "below", "below": "above"}
 
 _SINGLE_TEMPLATES = (
-    # (weight, template); {np} = "a red circle", {c} colour, {s} shape, {bg} background words.
-    # Alt-text rarely is a bare "red circle", so neither are these: bare labels stay unusual.
+    # (weight, template); {np} = "a red circle", {c} colour, {s} shape, {bg} background words
     (6, "a photo of {np}."), (3, "a photo of {np}"), (3, "photo of {np}"),
     (3, "a picture of {np}."), (3, "an image of {np}"), (3, "a drawing of {np}."),
     (2, "{np} on {bg} background"), (2, "{Np} on {bg} background."), (2, "{np} {where}."),
     (2, "there is {np} {where}"), (2, "this is {np}."), (2, "a simple {c} {s} icon"),
-    (2, "clip art of {np}"), (2, "clipart: {np}"), (2, "an illustration of {np} on {bg} background"),
+    (2, "clip art of {np}"), (2, "{c} {s} clipart"), (2, "{c} {s} illustration on {bg} background"),
     (2, "a {size} {c} {s}."), (2, "a photo of a {size} {c} {s}"), (2, "{Np}, {stylewords}."),
     (2, "{np}, {stylewords}, on {bg} background"), (2, "a {s} that is {c}"),
     (2, "a {s} coloured {c}."), (2, "a {c}-coloured {s}"), (2, "a {c} shape: a {s}."),
-    (2, "one {c} {s}"), (2, "a single {c} {s} {where}"), (1, "just {np}."),
+    (2, "one {c} {s}"), (2, "a single {c} {s} {where}"), (1, "just {np}."), (1, "{c} {s}"),
     (1, "the {c} {s}."), (1, "a close-up of {np}."), (1, "a {s} in {c}."), (1, "{Np}."),
     (1, "a nice {c} {s}"), (1, "my {c} {s}"), (1, "image: {np}"), (1, "a {c} {s} shape."),
 )
@@ -605,7 +604,7 @@ def _wrap(phrase: str, background: str, rng: np.random.Generator) -> str:
         return f"an image with {phrase}."
     if u < 0.55:
         return f"there are {phrase}" if not phrase.startswith(("a ", "an ")) else f"there is {phrase}"
-    if u < 0.75:
+    if u < 0.6:
         return f"a picture showing {phrase}"
     return phrase + ("." if rng.random() < 0.3 else "")
 

@@ -289,7 +289,7 @@ def _probe_logits(model, images: torch.Tensor, tokens: torch.Tensor) -> torch.Te
 @torch.no_grad()
 def _encode_images(model, images: Sequence) -> torch.Tensor:
     if hasattr(model, "encode_images"):  # a cc.Model
-        return model.encode_images(list(images))
+        return model.encode_images(list(images), progress=False)
     model.eval()
     device = next(model.parameters()).device
     features = [model.encode_image(_pixels(images[i:i + 256], model.visual.input_resolution)

@@ -7,7 +7,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.clipcourse-installed
 # pip on the course machines prints a warning per local index it skips; hide only those lines
-QUIET_PIP := grep -v "is ignored: it is neither a file nor a directory" || true
+QUIET_PIP := { grep -v "is ignored: it is neither a file nor a directory" || true; }
 # Tests run offline on the bundled model, whatever this machine has downloaded.
 TEST_ENV := CLIPCOURSE_MODEL=tiny-shapes CLIPCOURSE_OFFLINE=1 MPLBACKEND=Agg PYTHONHASHSEED=0
 

@@ -122,8 +122,9 @@ class ShapeSpec:
 
     Examples
     --------
-    >>> ShapeSpec("red", "circle", size=0.2, position=(0.3, 0.5))
-    ShapeSpec(colour='red', shape='circle', size=0.2, position=(0.3, 0.5), style='filled', rotation=0.0, rgb=None)
+    >>> spec = ShapeSpec("red", "circle", size=0.2, position=(0.3, 0.5), style="outline")
+    >>> spec.label
+    'red circle'
 
     Introduced in ``03_zero_shot_classification.ipynb``.
     """
@@ -603,7 +604,8 @@ def _wrap(phrase: str, background: str, rng: np.random.Generator) -> str:
     if u < 0.5:
         return f"an image with {phrase}."
     if u < 0.55:
-        return f"there are {phrase}" if not phrase.startswith(("a ", "an ")) else f"there is {phrase}"
+        verb = "is" if phrase.startswith(("a ", "an ")) else "are"
+        return f"there {verb} {phrase}"
     if u < 0.6:
         return f"a picture showing {phrase}"
     return phrase + ("." if rng.random() < 0.3 else "")

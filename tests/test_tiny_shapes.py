@@ -37,7 +37,8 @@ SEED = 20260  # never used in training (seed 0) or in the recorded table (seed 1
 def test_imagenet_templates_are_openais_80():
     assert len(IMAGENET_TEMPLATES) == 80 and len(set(IMAGENET_TEMPLATES)) == 80
     assert all(t.count("{}") == 1 for t in IMAGENET_TEMPLATES)
-    assert IMAGENET_TEMPLATES[0] == "a bad photo of a {}." and "itap of my {}." in IMAGENET_TEMPLATES
+    assert IMAGENET_TEMPLATES[0] == "a bad photo of a {}."
+    assert "itap of my {}." in IMAGENET_TEMPLATES
     assert len(IMAGENET_SELECTED) == 7 and set(IMAGENET_SELECTED) <= set(IMAGENET_TEMPLATES)
     assert DEFAULT_TEMPLATE == "a photo of a {}." and DEFAULT_TEMPLATE in IMAGENET_TEMPLATES
 

@@ -424,7 +424,7 @@ def draw_text(image: Image.Image, text: str, *, position: tuple[float, float] = 
     >>> attacked.size
     (64, 64)
 
-    Introduced in ``05_where_clip_fails.ipynb``.
+    Introduced in ``05_failure_modes_lab.ipynb``.
     """
     image = image.convert("RGB").copy()
     side = image.size[0]
@@ -853,7 +853,7 @@ def make_counting_set(n: int, seed: int = 2, *, max_count: int = 4, image_size: 
     Each image gets ``max_count`` prompts (``"a photo of one red circle."``, ``"a photo of two
     red circles."``, ...); chance is ``1 / max_count``.
 
-    Introduced in ``05_where_clip_fails.ipynb``.
+    Introduced in ``05_failure_modes_lab.ipynb``.
     """
     rng = np.random.default_rng(seed)
     images, prompts, answers = [], [], []
@@ -883,7 +883,7 @@ def make_relation_set(n: int, seed: int = 3, *, image_size: int = 64,
     Each image gets two prompts (``"a photo of a red circle to the left of a blue square."`` and
     the same with "right"); chance is 50%. The two objects always differ in colour and shape.
 
-    Introduced in ``05_where_clip_fails.ipynb``.
+    Introduced in ``05_failure_modes_lab.ipynb``.
     """
     rng = np.random.default_rng(seed)
     images, prompts, answers = [], [], []

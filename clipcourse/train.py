@@ -165,7 +165,7 @@ def clip_loss(logits_per_image: torch.Tensor, targets: torch.Tensor) -> torch.Te
 
 
 def train_clip(data: shapes.ShapesDataset, *, model: torch.nn.Module | None = None,
-               steps: int = 300, batch_size: int = 256, lr: float = 1e-3,
+               steps: int = 300, batch_size: int = 64, lr: float = 1e-3,
                weight_decay: float = 0.1, warmup: float = 0.1, soft_targets: bool = True,
                seed: int = 0, eval_set: shapes.LabelledShapes | None = None,
                eval_every: int = 0, snapshot_every: int = 0, progress: bool = True

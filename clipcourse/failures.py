@@ -157,7 +157,7 @@ def counting_set(n: int, seed: int = 0, *, counts: Sequence[int] = (1, 2, 3, 4),
     """
     counts = [int(k) for k in counts]
     if not counts or min(counts) < 1 or max(counts) > 6:
-        raise ValueError(f"counts must lie between 1 and 6 (the world's number words), got {counts}")
+        raise ValueError(f"counts must be from 1 to 6 (the world's number words), got {counts}")
     rng = np.random.default_rng(seed)
     cells = [(x, y) for y in (0.2, 0.5, 0.8) for x in (0.2, 0.5, 0.8)]
     images, prompts, answers, objects, groups = [], [], [], [], []

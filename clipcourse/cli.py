@@ -156,6 +156,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", required=True, type=Path)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--steps", type=int, default=None, help="training steps (default: the recipe's)")
+    p.add_argument("--threads", type=int, default=None,
+                   help="CPU threads (default: the recipe's 2; the same count reproduces the "
+                        "shipped weights bit for bit)")
     p = sub.add_parser("student", help="write student copies of the lessons")
     p.add_argument("out", type=Path, nargs="?", help="folder for the copies (not with --check)")
     p.add_argument("--src", type=Path, default=None, help="lesson folder (default: notebooks/)")
@@ -173,7 +176,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "train-tiny":
         from .train import train_tiny
 
-        kwargs = {} if args.steps is None else {"steps": args.steps}
+        kwargs = {k: v for k, v in (("steps", args.steps), ("threads", args.threads))
+                  if v is not None}
         train_tiny(out=args.out, seed=args.seed, **kwargs)
         return 0
     if args.command == "student":

@@ -40,7 +40,10 @@ def start_lesson(seed: int = 0, model: str | None = None, device: str | None = N
 
 
 def only_real_clip(model: Model, what: str) -> bool:
-    """True when ``model`` is a real CLIP; otherwise print why a cell's point needs one.
+    """True when ``model`` is one of OpenAI's CLIPs; otherwise print why a cell needs one.
+
+    "Real" means OpenAI's released weights (:attr:`Model.is_openai`, checked by checksum): the
+    bundled tiny-shapes model and models you trained yourself are not.
 
     Use it to guard a cell whose result only means something with OpenAI's weights::
 
@@ -49,9 +52,13 @@ def only_real_clip(model: Model, what: str) -> bool:
 
     Introduced in ``00_setup_and_first_look.ipynb``.
     """
-    if model.name != "tiny-shapes":
+    if model.is_openai:
         return True
-    print(f"[real CLIP only] {what}: the bundled tiny-shapes model has never seen photos or "
-          "text in images, so this cell's result would mean nothing here. Run the lesson with "
-          "ViT-B/32 (`python -m clipcourse download ViT-B/32`) to see it.")
+    if model.name == "tiny-shapes":
+        why = "the bundled tiny-shapes model has never seen a photo"
+    else:
+        why = (f"{model.name!r} is not one of OpenAI's released CLIP models (its weights match "
+               "none of their checksums)")
+    print(f"[real CLIP only] {what}: {why}, so this cell's result would mean nothing here. Run "
+          "the lesson with ViT-B/32 (`python -m clipcourse download ViT-B/32`) to see it.")
     return False

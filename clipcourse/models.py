@@ -94,6 +94,7 @@ class Model:
         )
         if weights_sha256 is None:
             weights_sha256 = _state_dict_digest(clip_model)
+        self._weights_sha256 = weights_sha256
         self.fingerprint = f"{name}:{weights_sha256[:16]}"
         self._text_cache: OrderedDict[str, torch.Tensor] = OrderedDict()
 
@@ -214,6 +215,15 @@ class Model:
             return EncodedImages(image_features, indices, failures)
         return image_features  # [n_images, embed_dim]
 
+    @property
+    def is_openai(self) -> bool:
+        """True when the weights are one of OpenAI's released checkpoints.
+
+        Checked by SHA-256 against the checksums in ``clip``'s download URLs, so a copy of
+        ``ViT-B-32.pt`` loaded by path counts, and a model you trained yourself does not.
+        """
+        return self._weights_sha256 in _openai_digests()
+
     # -- construction ---------------------------------------------------------------------
     def _with_source(self, source: str) -> "Model":
         self.source = source
@@ -231,6 +241,11 @@ class Model:
             device = next(clip_model.parameters()).device
         return cls(clip_model.to(device), name=name, device=device,
                    source=source or "built in this session")
+
+
+def _openai_digests() -> set[str]:
+    """SHA-256 of every OpenAI checkpoint: ``clip`` puts it in each download URL."""
+    return {url.split("/")[-2] for url in clip.clip._MODELS.values()}
 
 
 def _state_dict_digest(module: torch.nn.Module) -> str:

@@ -25,7 +25,7 @@ from __future__ import annotations
 import colorsys
 import math
 from dataclasses import dataclass, replace
-from typing import Iterable, Mapping, NamedTuple, Sequence
+from typing import Iterable, Mapping, Sequence
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter, ImageFont
@@ -164,8 +164,9 @@ class Scene:
     caption : str
         Alt-text-like description.
     kind : str
-        What the caption states: ``"single"``, ``"count"``, ``"list"``, ``"relation"`` or
-        ``"partial"`` (colours or shapes only).
+        What the caption states: ``"single"``, ``"count"``, ``"list"``, ``"relation"``,
+        ``"partial"`` (colours or shapes only), ``"greyscale"`` or ``"text"`` (an image of
+        written words, captioned with what it says).
     key : tuple
         The caption's content, phrasing aside: two captions with equal keys say the same thing
         (training counts such pairs as positives).
@@ -173,6 +174,9 @@ class Scene:
         Seed of the pixels (noise, clutter, texture): ``draw_scene(objects, background, seed)``.
     greyscale : bool
         A black-and-white photo: the caption names shapes but no colours.
+    text : tuple, optional
+        ``(words, (x, y), height, ink, paper)``: words written on a blank image (a ``"text"``
+        scene; ``ink`` and ``paper`` are RGB).
     """
 
     objects: list
@@ -182,14 +186,20 @@ class Scene:
     key: tuple
     seed: int
     greyscale: bool = False
+    text: tuple | None = None
 
     def draw(self, image_size: int = 64) -> Image.Image:
         """Render this scene (same pixels every time)."""
+        if self.text is not None:
+            words, position, height, ink, paper = self.text
+            return draw_text(Image.new("RGB", (image_size, image_size), paper), words,
+                             position=position, height=height, colour=ink, box=None)
         return draw_scene(self.objects, background=self.background, image_size=image_size,
                           seed=self.seed, greyscale=self.greyscale)
 
 
-class ShapesDataset(NamedTuple):
+@dataclass
+class ShapesDataset:
     """What :func:`make_dataset` returns: ``images[i]`` is described by ``captions[i]``."""
 
     images: list
@@ -200,7 +210,8 @@ class ShapesDataset(NamedTuple):
         return len(self.images)
 
 
-class LabelledShapes(NamedTuple):
+@dataclass
+class LabelledShapes:
     """What :func:`make_test_set` returns: single-object images with their class names."""
 
     images: list
@@ -211,7 +222,8 @@ class LabelledShapes(NamedTuple):
         return len(self.images)
 
 
-class ChoiceSet(NamedTuple):
+@dataclass
+class ChoiceSet:
     """A multiple-choice test: ``prompts[i][answers[i]]`` is the true caption of ``images[i]``."""
 
     images: list
@@ -530,16 +542,20 @@ def _relation(a: ShapeSpec, b: ShapeSpec) -> str | None:
 _OPPOSITE = {"left of": "right of", "right of": "left of", "above": "below", "below": "above"}
 
 _SINGLE_TEMPLATES = (
-    # (weight, template); {np} = "a red circle", {c} colour, {s} shape, {bg} background words
+    # (weight, template); {np} = "a red circle", {c} colour, {s} shape, {bg} background words.
+    # None is a bare label ("red circle"): alt-text seldom is one, so in this world, as on the
+    # web, a bare class name is an unusual caption and a template reads more like the training
+    # data (lesson 04 measures what that is worth).
     (6, "a photo of {np}."), (3, "a photo of {np}"), (3, "photo of {np}"),
     (3, "a picture of {np}."), (3, "an image of {np}"), (3, "a drawing of {np}."),
     (2, "{np} on {bg} background"), (2, "{Np} on {bg} background."), (2, "{np} {where}."),
     (2, "there is {np} {where}"), (2, "this is {np}."), (2, "a simple {c} {s} icon"),
-    (2, "clip art of {np}"), (2, "{c} {s} clipart"), (2, "{c} {s} illustration on {bg} background"),
+    (2, "clip art of {np}"), (2, "clip art: {np}"),
+    (2, "an illustration of {np} on {bg} background"),
     (2, "a {size} {c} {s}."), (2, "a photo of a {size} {c} {s}"), (2, "{Np}, {stylewords}."),
     (2, "{np}, {stylewords}, on {bg} background"), (2, "a {s} that is {c}"),
     (2, "a {s} coloured {c}."), (2, "a {c}-coloured {s}"), (2, "a {c} shape: a {s}."),
-    (2, "one {c} {s}"), (2, "a single {c} {s} {where}"), (1, "just {np}."), (1, "{c} {s}"),
+    (2, "one {c} {s}"), (2, "a single {c} {s} {where}"), (1, "just {np}."),
     (1, "the {c} {s}."), (1, "a close-up of {np}."), (1, "a {s} in {c}."), (1, "{Np}."),
     (1, "a nice {c} {s}"), (1, "my {c} {s}"), (1, "image: {np}"), (1, "a {c} {s} shape."),
 )
@@ -681,11 +697,47 @@ def _grey_caption(objects: list[ShapeSpec], rng: np.random.Generator) -> tuple[s
     return text.format(phrase), ("grey", tuple(counts.items()))
 
 
+_TEXT_CAPTIONS = ("a sign that says {}", "text: {}", "a label reading {}", "{} written on paper",
+                  "the text {}.")
+
+
+def _text_scene(rng: np.random.Generator, holdout: set) -> Scene:
+    """Written words and nothing else, captioned with what they say (alt-text of a sign)."""
+    u = rng.random()
+    if u < 0.5:
+        pairs = [(c, s) for c in COLOURS for s in SHAPES if (c, s) not in holdout]
+        words = label(*_pick(rng, pairs))
+    else:
+        words = _pick(rng, COLOURS) if u < 0.75 else _pick(rng, SHAPES)
+    dark = rng.random() < 0.2  # light letters on a dark background, or the other way round
+    value = rng.uniform(0.05, 0.25) if dark else rng.uniform(0.85, 1.0)
+    paper = colorsys.hsv_to_rgb(rng.random(), rng.uniform(0, 0.15), value)
+    if rng.random() < 0.7:  # plain ink; otherwise a coloured marker (the letters' colour lies)
+        grey = rng.uniform(0.85, 1.0) if dark else rng.uniform(0.0, 0.3)
+        ink = colorsys.hsv_to_rgb(0, 0, grey)
+    else:
+        ink = colorsys.hsv_to_rgb(rng.random(), rng.uniform(0.6, 1.0), rng.uniform(0.6, 0.9))
+    height = rng.uniform(0.16, 0.3)
+    while height > 0.1:  # long words get smaller letters (measured at 64 px)
+        width = ImageFont.load_default(size=round(64 * height)).getlength(words) / 64
+        if width <= 0.9:
+            break
+        height *= 0.9
+    half_w, half_h = width / 2, height * 0.6
+    position = (rng.uniform(0.03 + half_w, 0.97 - half_w), rng.uniform(half_h, 1 - half_h))
+    caption = words if rng.random() < 0.6 else _pick(rng, _TEXT_CAPTIONS).format(words)
+    return Scene(objects=[], background="plain", caption=caption, kind="text",
+                 key=("text", words), seed=int(rng.integers(2**31)),
+                 text=(words, tuple(float(v) for v in position), float(height),
+                       tuple(round(255 * c) for c in ink), tuple(round(255 * c) for c in paper)))
+
+
 def random_scene(rng: np.random.Generator | int, *, holdout: Iterable[tuple[str, str]] = HOLDOUT,
                  bias: Mapping[str, tuple[str, float]] | None = None, max_objects: int = 4,
                  p_single: float = 0.5, styles: Sequence[str] = STYLES,
                  backgrounds: Sequence[str] = BACKGROUNDS,
-                 extra_colours: Sequence[str] = (), p_greyscale: float = 0.0) -> Scene:
+                 extra_colours: Sequence[str] = (), p_greyscale: float = 0.0,
+                 p_text: float = 0.0) -> Scene:
     """A random scene with its caption.
 
     Parameters
@@ -710,6 +762,10 @@ def random_scene(rng: np.random.Generator | int, *, holdout: Iterable[tuple[str,
         ``EXTRA_COLOURS`` (default none).
     p_greyscale : float
         Share of black-and-white photos, captioned with shapes but no colours (default 0).
+    p_text : float
+        Share of images of written words ("red circle" on a sign), captioned with what they
+        say, often the bare words, as alt-text of a sign or a logo is (default 0). A model
+        trained on them learns to read a little, like real CLIP.
 
     Returns
     -------
@@ -726,6 +782,8 @@ def random_scene(rng: np.random.Generator | int, *, holdout: Iterable[tuple[str,
     """
     rng = np.random.default_rng(rng) if not isinstance(rng, np.random.Generator) else rng
     holdout = set(map(tuple, holdout))
+    if p_text and rng.random() < p_text:
+        return _text_scene(rng, holdout)
     styles, backgrounds = list(styles), list(backgrounds)
     background = _pick(rng, backgrounds) if rng.random() < 0.6 else backgrounds[0]
     while True:
@@ -759,7 +817,8 @@ def make_dataset(n: int, seed: int = 0, *, image_size: int = 64,
                  bias: Mapping[str, tuple[str, float]] | None = None, max_objects: int = 4,
                  p_single: float = 0.5, styles: Sequence[str] = STYLES,
                  backgrounds: Sequence[str] = BACKGROUNDS,
-                 extra_colours: Sequence[str] = (), p_greyscale: float = 0.0) -> ShapesDataset:
+                 extra_colours: Sequence[str] = (), p_greyscale: float = 0.0,
+                 p_text: float = 0.0) -> ShapesDataset:
     """``n`` random captioned scenes: training data for a tiny CLIP.
 
     Parameters
@@ -770,7 +829,7 @@ def make_dataset(n: int, seed: int = 0, *, image_size: int = 64,
         Same seed, same images and captions.
     image_size : int
         Side of each image (the bundled model reads 64 px).
-    holdout, bias, max_objects, p_single, styles, backgrounds, extra_colours, p_greyscale
+    holdout, bias, max_objects, p_single, styles, backgrounds, extra_colours, p_greyscale, p_text
         As in :func:`random_scene`.
 
     Returns
@@ -789,7 +848,8 @@ def make_dataset(n: int, seed: int = 0, *, image_size: int = 64,
     rng = np.random.default_rng(seed)
     scenes = [random_scene(rng, holdout=holdout, bias=bias, max_objects=max_objects,
                            p_single=p_single, styles=styles, backgrounds=backgrounds,
-                           extra_colours=extra_colours, p_greyscale=p_greyscale)
+                           extra_colours=extra_colours, p_greyscale=p_greyscale,
+                           p_text=p_text)
               for _ in range(n)]
     images = [scene.draw(image_size) for scene in scenes]
     return ShapesDataset(images=images, captions=[s.caption for s in scenes], scenes=scenes)

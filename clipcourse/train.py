@@ -42,8 +42,8 @@ from ._clip import clip
 from .embed import _encode_text_trimmed
 from .templates import DEFAULT_TEMPLATE, SHAPES_TEMPLATES
 
-__all__ = ["TINY_CONFIG", "TINY_RECIPE", "TrainResult", "build_clip", "train_clip", "clip_loss",
-           "evaluate_zero_shot", "accuracy_table", "train_tiny"]
+__all__ = ["TINY_CONFIG", "TINY_RECIPE", "TINY_THREADS", "TrainResult", "build_clip", "train_clip",
+           "clip_loss", "evaluate_zero_shot", "accuracy_table", "train_tiny"]
 
 #: Architecture of ``tiny-shapes``: ``clip.model.CLIP``'s arguments. A tuple ``vision_layers``
 #: makes the image tower a ``ModifiedResNet`` (as in RN50, with 1 block per stage and width 16).
@@ -52,11 +52,19 @@ TINY_CONFIG = dict(embed_dim=64, image_resolution=64, vision_layers=(1, 1, 1, 1)
                    vision_patch_size=None, context_length=77, vocab_size=49408,
                    transformer_width=128, transformer_heads=2, transformer_layers=3)
 
-#: The training recipe of the shipped checkpoint (``train_tiny``'s defaults).
-TINY_RECIPE = dict(n_train=24_000, data_seed=0, p_single=0.5, max_objects=4,
+#: The training recipe of the shipped checkpoint (``train_tiny``'s defaults). What the choices
+#: bought, measured on held-out combinations (``"a photo of a {}."``, one seed each): four in
+#: five scenes with a single shape instead of half, 54% -> 68%; twice the steps, 73% -> 94%;
+#: signs (``p_text``: 4% of images are written words captioned with those words) make bare
+#: labels a caption of writing, so templates beat them, as on the web. lr 2e-3 diverged to 35%.
+TINY_RECIPE = dict(n_train=24_000, data_seed=0, p_single=0.8, max_objects=4,
                    holdout=[list(p) for p in shapes.HOLDOUT], bias=None, extra_colours=[],
-                   p_greyscale=0.0, steps=1200, batch_size=64, lr=1e-3, weight_decay=0.1,
-                   warmup=0.1, soft_targets=True)
+                   p_greyscale=0.1, p_text=0.04, steps=2400, batch_size=64, lr=1e-3,
+                   weight_decay=0.1, warmup=0.1, soft_targets=True)
+
+#: CPU threads ``train_tiny`` trains with: the shipped weights reproduce bit for bit with this
+#: many (this course's reference machine has 2 cores).
+TINY_THREADS = 2
 
 _TARGETS = {"seen": 0.98, "held_out": 0.90}  # the issue's zero-shot targets (default template)
 
@@ -152,6 +160,14 @@ def _param_groups(model: torch.nn.Module, weight_decay: float) -> list[dict]:
 # ---------------------------------------------------------------------------------------------
 # Training
 # ---------------------------------------------------------------------------------------------
+def _lr_factor(step: int, steps: int, warmup_steps: int) -> float:
+    """Learning-rate multiplier: a linear warm-up over ``warmup_steps``, then a cosine to 0."""
+    if step < warmup_steps:
+        return (step + 1) / warmup_steps
+    progress = (step - warmup_steps) / max(1, steps - warmup_steps)
+    return 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
+
+
 def clip_loss(logits_per_image: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
     """Symmetric InfoNCE: cross-entropy over captions for each image and over images per caption.
 
@@ -183,7 +199,8 @@ def train_clip(data: shapes.ShapesDataset, *, model: torch.nn.Module | None = No
         Optimiser steps and pairs per batch (each batch draws without replacement; the data is
         reshuffled after every pass).
     lr, weight_decay, warmup : float
-        AdamW with a one-cycle schedule: ``warmup`` is the share of steps spent warming up.
+        AdamW; the learning rate warms up linearly over the first ``warmup`` share of the
+        steps, then decays to 0 along a cosine.
     soft_targets : bool
         Count pairs whose captions say the same thing as positives (see the module docstring).
     seed : int
@@ -216,6 +233,7 @@ def train_clip(data: shapes.ShapesDataset, *, model: torch.nn.Module | None = No
     if any(im.size != (resolution, resolution) for im in data.images):
         raise ValueError(f"train_clip needs {resolution}x{resolution} images; make the data with "
                          f"image_size={resolution}")
+    model = model.to(memory_format=torch.channels_last)  # about 25% faster convolutions on CPU
     images = _uint8_pixels(data.images)  # [n_pairs, 3, R, R] uint8
     tokens = clip.tokenize(list(data.captions), context_length=model.context_length,
                            truncate=True)  # [n_pairs, context_length]
@@ -228,8 +246,9 @@ def train_clip(data: shapes.ShapesDataset, *, model: torch.nn.Module | None = No
 
     optimizer = torch.optim.AdamW(_param_groups(model, weight_decay), lr=lr, betas=(0.9, 0.98),
                                   eps=1e-6, fused=True)  # fused: 4x faster steps on CPU
-    scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=lr, total_steps=steps,
-                                                    pct_start=warmup)
+    warmup_steps = max(1, round(warmup * steps))
+    scheduler = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda i: _lr_factor(i, steps, warmup_steps))
     generator = torch.Generator().manual_seed(seed)
     order = torch.randperm(len(images), generator=generator)
     cursor = 0
@@ -245,7 +264,8 @@ def train_clip(data: shapes.ShapesDataset, *, model: torch.nn.Module | None = No
         idx = order[cursor:cursor + batch_size]  # [batch]
         cursor += batch_size
 
-        pixels = _normalize(images[idx]).to(device)  # [batch, 3, R, R]
+        pixels = _normalize(images[idx]).to(device, memory_format=torch.channels_last)
+        # pixels: [batch, 3, R, R]
         image_features = model.encode_image(pixels)  # [batch, embed_dim]
         text_features = _encode_text_trimmed(model, tokens[idx].to(device))  # [batch, embed_dim]
         image_features = image_features / image_features.norm(dim=-1, keepdim=True)
@@ -374,14 +394,16 @@ def accuracy_table(model, *, n: int = 480, seed: int = 1, holdout=shapes.HOLDOUT
     Returns
     -------
     dict
-        ``{"seen": {"bare", "template", "ensemble"}, "held_out": {...}, "counting",
-        "relations", "n_images", "seed"}``, accuracies in 0..1.
+        ``{"seen": {"bare", "template", "ensemble", "best_single"}, "held_out": {...},
+        "counting", "relations", "best_single_template", "n_images", "seed"}``, accuracies in
+        0..1; ``best_single`` is the accuracy of ``best_single_template``, the ensemble's
+        member that does best alone (on both splits together).
 
     Introduced in ``06_train_your_own_clip.ipynb``.
     """
     holdout = [tuple(p) for p in holdout]
     seen_pairs = [(c, s) for c in shapes.COLOURS for s in shapes.SHAPES if (c, s) not in holdout]
-    table = {}
+    table, singles = {}, {}
     for split, pairs in (("seen", seen_pairs), ("held_out", holdout)):
         test = shapes.make_test_set(n, seed=seed + (0 if split == "seen" else 1000), pairs=pairs)
         image_features = _encode_images(model, test.images)
@@ -390,6 +412,13 @@ def accuracy_table(model, *, n: int = 480, seed: int = 1, holdout=shapes.HOLDOUT
                                      image_features=image_features)
             for name, t in (("bare", ["{}"]), ("template", [DEFAULT_TEMPLATE]),
                             ("ensemble", list(templates)))}
+        singles[split] = [evaluate_zero_shot(model, test.images, test.labels, templates=[t],
+                                             image_features=image_features) for t in templates]
+    # the best member of the ensemble used alone, judged on both splits together
+    best = max(range(len(templates)), key=lambda i: singles["seen"][i] + singles["held_out"][i])
+    for split in ("seen", "held_out"):
+        table[split]["best_single"] = singles[split][best]
+    table["best_single_template"] = templates[best]
     table["counting"] = _choice_accuracy(model, shapes.make_counting_set(n // 2, seed=seed + 2000))
     table["relations"] = _choice_accuracy(model, shapes.make_relation_set(n // 2, seed=seed + 3000))
     table["n_images"] = n
@@ -407,8 +436,8 @@ def _fp16_state_dict(model: torch.nn.Module) -> dict:
 
 
 def train_tiny(out: str | Path = "data/tiny-shapes.pt", seed: int = 0,
-               steps: int = TINY_RECIPE["steps"], *, progress: bool = True,
-               evaluate: bool = True) -> dict:
+               steps: int = TINY_RECIPE["steps"], *, threads: int = TINY_THREADS,
+               progress: bool = True, evaluate: bool = True) -> dict:
     """Train ``tiny-shapes`` and write the checkpoint plus its metadata JSON beside it.
 
     Writes ``out`` (a plain OpenAI-format state dict in fp16: ``clip.model.build_model(
@@ -422,7 +451,10 @@ def train_tiny(out: str | Path = "data/tiny-shapes.pt", seed: int = 0,
         Seeds the model initialisation and batch order (the data always uses
         ``TINY_RECIPE["data_seed"]``).
     steps : int
-        Optimiser steps (the recipe uses 300; fewer for a quick try).
+        Optimiser steps (default: the recipe's; fewer for a quick try).
+    threads : int
+        CPU threads for training (default ``TINY_THREADS``, 2). Floating-point sums depend on
+        how work is split, so only the same thread count reproduces the weights bit for bit.
     progress : bool
         Show progress bars.
     evaluate : bool
@@ -437,13 +469,23 @@ def train_tiny(out: str | Path = "data/tiny-shapes.pt", seed: int = 0,
     """
     out = Path(out)
     recipe = {**TINY_RECIPE, "steps": steps}
+    threads_before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        return _train_tiny(out, seed, recipe, progress, evaluate)
+    finally:
+        torch.set_num_threads(threads_before)
+
+
+def _train_tiny(out: Path, seed: int, recipe: dict, progress: bool, evaluate: bool) -> dict:
+    steps = recipe["steps"]
     t0 = time.perf_counter()
     bias = {shape: tuple(skew) for shape, skew in (recipe["bias"] or {}).items()} or None
     data = shapes.make_dataset(recipe["n_train"], seed=recipe["data_seed"],
                                holdout=[tuple(p) for p in recipe["holdout"]], bias=bias,
                                max_objects=recipe["max_objects"], p_single=recipe["p_single"],
                                extra_colours=recipe["extra_colours"],
-                               p_greyscale=recipe["p_greyscale"])
+                               p_greyscale=recipe["p_greyscale"], p_text=recipe["p_text"])
     data_seconds = time.perf_counter() - t0
     result = train_clip(data, steps=steps, batch_size=recipe["batch_size"], lr=recipe["lr"],
                         weight_decay=recipe["weight_decay"], warmup=recipe["warmup"],
@@ -472,7 +514,9 @@ def train_tiny(out: str | Path = "data/tiny-shapes.pt", seed: int = 0,
                      "threads": torch.get_num_threads(), "machine": platform.machine()},
         "torch": torch.__version__,
         "command": f"python -m clipcourse train-tiny --out {out.as_posix()} --seed {seed}"
-                   + ("" if steps == TINY_RECIPE["steps"] else f" --steps {steps}"),
+                   + ("" if steps == TINY_RECIPE["steps"] else f" --steps {steps}")
+                   + ("" if torch.get_num_threads() == TINY_THREADS
+                      else f" --threads {torch.get_num_threads()}"),
         "reproducibility": "bitwise on the same machine type, torch version and thread count "
                            "(training.threads); other thread counts may differ in the last bits",
     }
@@ -485,9 +529,13 @@ def train_tiny(out: str | Path = "data/tiny-shapes.pt", seed: int = 0,
                             for k, v in table.items()}
         meta["accuracy"]["templates"] = {"bare": "{}", "template": DEFAULT_TEMPLATE,
                                          "ensemble": "clipcourse.templates.SHAPES_TEMPLATES"}
+        both = {k: round((table["seen"][k] + table["held_out"][k]) * table["n_images"], 6)
+                for k in table["seen"]}
         meta["targets"] = {"seen_template": _TARGETS["seen"], "held_out_template":
                            _TARGETS["held_out"],
                            "met": table["seen"]["template"] >= _TARGETS["seen"]
-                           and table["held_out"]["template"] >= _TARGETS["held_out"]}
+                           and table["held_out"]["template"] >= _TARGETS["held_out"]
+                           and both["bare"] < both["template"]
+                           and both["ensemble"] >= both["best_single"]}
     out.with_suffix(".json").write_text(json.dumps(meta, indent=2) + "\n")
     return meta

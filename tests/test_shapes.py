@@ -120,6 +120,38 @@ def test_black_and_white_photos_name_shapes_not_colours():
         assert all(o.shape in scene.caption for o in scene.objects)
 
 
+def test_signs_are_captioned_with_their_words():
+    data = shapes.make_dataset(300, seed=4, p_text=0.2)
+    signs = [(image, scene) for image, scene in zip(data.images, data.scenes)
+             if scene.kind == "text"]
+    assert 30 < len(signs) < 90
+    labels = set(shapes.all_labels())
+    held_out = set(shapes.all_labels(shapes.HOLDOUT))
+    bare = 0
+    for image, scene in signs:
+        words, _, _, ink, paper = scene.text
+        assert scene.objects == [] and scene.key == ("text", words)
+        assert words in labels | set(shapes.COLOURS) | set(shapes.SHAPES)
+        assert words not in held_out  # held-out combinations are not even written
+        assert words in scene.caption
+        bare += scene.caption == words
+        pixels = np.asarray(image).reshape(-1, 3)
+        assert (pixels == paper).all(axis=1).mean() > 0.5  # mostly blank paper...
+        assert not (pixels == paper).all()  # ...with writing on it
+        assert scene.draw().tobytes() == image.tobytes()  # deterministic
+    assert 0.4 < bare / len(signs) < 0.8  # often just the words, as a sign's alt-text is
+    plain = shapes.make_dataset(50, seed=4)  # off by default, and the default data unchanged
+    assert all(scene.kind != "text" for scene in plain.scenes)
+
+
+def test_bare_labels_are_never_a_drawing_caption():
+    data = shapes.make_dataset(2000, seed=5, p_text=0.04)
+    words = "|".join(shapes.COLOURS + shapes.SHAPES)
+    for scene in data.scenes:
+        if re.fullmatch(rf"({words}) ({words})", scene.caption):
+            assert scene.kind == "text", scene.caption
+
+
 def test_relation_captions_are_true():
     data = shapes.make_dataset(400, seed=2)
     checked = 0

@@ -4,15 +4,14 @@ The checkpoint is judged on freshly drawn test images with seeds it never traine
 data used seed 0; ``data/tiny-shapes.json`` records the table measured on seed 1).
 ``python benchmarks/tiny_shapes.py`` prints the full table.
 
-The issue's targets are 98% on seen and 90% on held-out colour × shape pairs. The shipped
-checkpoint does NOT reach them (about 91% and 53%, see the JSON); these tests pin what it does
-reach, less a margin for sampling noise on a few hundred images, so a worse retrain fails.
-Raise the thresholds to the targets once a recipe meets them within the 5-minute CPU budget.
+The targets: at least 98% on seen and 90% on held-out colour × shape pairs with the default
+template, bare labels measurably worse than the template, and the prompt ensemble at least as
+good as its best member alone. The shipped checkpoint reaches 99.6% and 92.7% on the recorded
+seed (see the JSON); here they are checked again on 480 + 480 images of an unused seed.
 """
 
-# What the shipped checkpoint reaches (data/tiny-shapes.json), less about 2 standard errors.
-SEEN_MIN = 0.86  # target 0.98
-HELD_OUT_MIN = 0.42  # target 0.90
+SEEN_MIN = 0.98  # the targets
+HELD_OUT_MIN = 0.90
 
 import json
 from pathlib import Path
@@ -78,27 +77,28 @@ def test_checkpoint_is_small_plain_fp16_openai_state_dict(meta):
     assert "train-tiny" in meta["command"] and meta["seed"] == 0
     assert meta["training"]["total_seconds"] > 0  # measured (machine-dependent; see the JSON)
     for split in ("seen", "held_out"):
-        assert set(meta["accuracy"][split]) == {"bare", "template", "ensemble"}
+        assert set(meta["accuracy"][split]) == {"bare", "template", "ensemble", "best_single"}
 
 
 def _accuracies(model, pairs, n, seed):
     test = shapes.make_test_set(n, seed=seed, pairs=pairs)
     image_features = model.encode_images(test.images)  # [n, embed_dim]
     labels = shapes.all_labels()
+    texts = {"bare": ["{}"], "template": None, "ensemble": SHAPES_TEMPLATES}
+    texts.update({t: [t] for t in SHAPES_TEMPLATES})  # each member of the ensemble alone
     return {name: cc.zero_shot(model, image_features, labels, templates).accuracy(test.labels)
-            for name, templates in (("bare", ["{}"]), ("template", None),
-                                    ("ensemble", SHAPES_TEMPLATES))}
+            for name, templates in texts.items()}
 
 
 @pytest.fixture(scope="module")
 def seen(model):
     pairs = [(c, s) for c in shapes.COLOURS for s in shapes.SHAPES if (c, s) not in shapes.HOLDOUT]
-    return _accuracies(model, pairs, 300, SEED)
+    return _accuracies(model, pairs, 480, SEED)
 
 
 @pytest.fixture(scope="module")
 def held_out(model):
-    return _accuracies(model, shapes.HOLDOUT, 200, SEED + 1)
+    return _accuracies(model, shapes.HOLDOUT, 480, SEED + 1)
 
 
 @pytest.mark.slow
@@ -114,9 +114,26 @@ def test_held_out_combinations(held_out):
 
 
 @pytest.mark.slow
-def test_ensemble_is_about_as_good_as_the_default_template(seen, held_out):
-    both = {k: (3 * seen[k] + 2 * held_out[k]) / 5 for k in seen}  # all 500 images
-    assert both["ensemble"] >= both["template"] - 0.03, both
+def test_bare_labels_are_worse_than_the_template(seen, held_out):
+    both = {k: (seen[k] + held_out[k]) / 2 for k in seen}  # all 960 images
+    assert both["bare"] < both["template"] - 0.05, both  # measured: about 40 points worse
+
+
+@pytest.mark.slow
+def test_ensemble_is_as_good_as_its_best_member(seen, held_out):
+    both = {k: (seen[k] + held_out[k]) / 2 for k in seen}
+    best_member = max(both[t] for t in SHAPES_TEMPLATES)
+    # "at least as good" up to sampling noise: the five members differ by a few images in 960,
+    # and one standard error of these pooled accuracies is about 0.6 points
+    assert both["ensemble"] >= best_member - 0.005, both
+
+
+def test_recorded_table_meets_the_targets(meta):
+    assert meta["targets"]["met"] is True
+    accuracy = meta["accuracy"]
+    assert accuracy["seen"]["template"] >= 0.98 and accuracy["held_out"]["template"] >= 0.90
+    assert accuracy["best_single_template"] in SHAPES_TEMPLATES
+    assert meta["training"]["total_seconds"] < 300  # within the 5-minute budget where it ran
 
 
 def _pil_shape(colour: str, shape: str, rng) -> Image.Image:

@@ -87,6 +87,23 @@ def test_training_is_deterministic_given_the_seed(one_thread):
         assert torch.equal(x, y)
 
 
+@pytest.mark.parametrize("steps", [1, 2, 3, 10, 11, 100])
+def test_learning_rate_warms_up_then_decays_for_any_number_of_steps(steps):
+    warmup_steps = max(1, round(0.1 * steps))
+    factors = [train._lr_factor(i, steps, warmup_steps) for i in range(steps)]
+    assert all(0 <= f <= 1 for f in factors)
+    assert factors[warmup_steps - 1] == 1  # the peak comes right after the warm-up
+    assert factors == sorted(factors[:warmup_steps]) + sorted(factors[warmup_steps:],
+                                                                reverse=True)
+
+
+def test_a_ten_step_run_trains(one_thread):
+    # a one-cycle scheduler used to divide by zero when warm-up was exactly one step
+    data = _simple_data(32, seed=0)
+    result = train.train_clip(data, steps=10, batch_size=16, seed=0, progress=False)
+    assert len(result.history["lr"]) == 10 and max(result.history["lr"]) <= 1e-3
+
+
 @pytest.mark.slow
 def test_short_training_run_learns(one_thread):
     """About 30 s on one core: loss falls and zero-shot accuracy clearly beats chance (1/24)."""

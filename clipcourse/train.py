@@ -56,7 +56,7 @@ TINY_CONFIG = dict(embed_dim=64, image_resolution=64, vision_layers=(1, 1, 1, 1)
 #: bought, measured on held-out combinations (``"a photo of a {}."``, one seed each): four in
 #: five scenes with a single shape instead of half, 54% -> 68%; twice the steps, 73% -> 94%;
 #: signs (``p_text``: 4% of images are written words captioned with those words) make bare
-#: labels a caption of writing, so templates beat them, as on the web. lr 2e-3 diverged to 35%.
+#: labels a caption of writing, so templates beat them, as on the web. lr 2e-3: 35%.
 TINY_RECIPE = dict(n_train=24_000, data_seed=0, p_single=0.8, max_objects=4,
                    holdout=[list(p) for p in shapes.HOLDOUT], bias=None, extra_colours=[],
                    p_greyscale=0.1, p_text=0.04, steps=2400, batch_size=64, lr=1e-3,

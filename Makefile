@@ -29,8 +29,11 @@ lab: $(STAMP)
 	$(VENV)/bin/jupyter lab --notebook-dir=notebooks
 
 ## make test: set up .venv, then run every test (package tests, then the lessons under nbval)
+# Everything the tests write to temporary files goes to one folder, removed at the end even on
+# failure (nbval stops kernels at once, so a lesson's own TemporaryDirectory is never cleaned).
 test: $(STAMP)
-	$(TEST_ENV) CLIPCOURSE_CACHE_DIR=$$(mktemp -d) $(PY) -m pytest tests notebooks \
+	tmp=$$(mktemp -d -t clipcourse-test-XXXXXX); trap 'rm -rf "$$tmp"' EXIT; \
+	TMPDIR=$$tmp CLIPCOURSE_CACHE_DIR=$$tmp/cache $(TEST_ENV) $(PY) -m pytest tests notebooks \
 		--nbval-lax --nbval-current-env --nbval-sanitize-with notebooks/sanitize.cfg \
 		-p no:cacheprovider -ra --durations=15
 

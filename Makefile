@@ -25,8 +25,9 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 ## make lab: set up .venv and open the course in JupyterLab
+# Jupyter refuses to start as root (containers, cloud VMs) unless told it may.
 lab: $(STAMP)
-	$(VENV)/bin/jupyter lab --notebook-dir=notebooks
+	$(VENV)/bin/jupyter lab --notebook-dir=notebooks $$([ "$$(id -u)" = 0 ] && echo --allow-root)
 
 ## make test: set up .venv, then run every test (package tests, then the lessons under nbval)
 # Everything the tests write to temporary files goes to one folder, removed at the end even on

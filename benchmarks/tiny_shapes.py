@@ -26,6 +26,7 @@ from PIL import Image, ImageColor, ImageDraw
 
 import clipcourse as cc
 from clipcourse import shapes
+from clipcourse.train import accuracy_table
 from clipcourse.templates import DEFAULT_TEMPLATE, SHAPES_TEMPLATES
 
 JSON_PATH = Path(__file__).resolve().parent.parent / "data" / "tiny-shapes.json"
@@ -102,39 +103,20 @@ def other_renderer_set(n: int, seed: int, renderer) -> shapes.LabelledShapes:
 
 
 # -- measuring --------------------------------------------------------------------------------
-def _accuracy(model, images, labels, templates, image_features=None) -> float:
-    result = cc.zero_shot(model, image_features if image_features is not None else images,
-                          shapes.all_labels(), templates)
-    return result.accuracy(labels)
+def _accuracy(model, image_features, labels, templates) -> float:
+    return cc.zero_shot(model, image_features, shapes.all_labels(), templates).accuracy(labels)
 
 
 def measure(model, n: int = 480, seed: int = 1) -> dict:
-    """The accuracy table of ``model`` (a ``cc.Model``), with the same test sets as training's."""
-    from clipcourse.train import _choice_accuracy
-
-    holdout = [tuple(p) for p in shapes.HOLDOUT]
-    seen_pairs = [(c, s) for c in shapes.COLOURS for s in shapes.SHAPES if (c, s) not in holdout]
-    table, singles = {}, {}
-    for split, pairs in (("seen", seen_pairs), ("held_out", holdout)):
-        test = shapes.make_test_set(n, seed=seed + (0 if split == "seen" else 1000), pairs=pairs)
-        image_features = model.encode_images(test.images, progress=False)  # [n, embed_dim]
-        table[split] = {name: _accuracy(model, None, test.labels, t, image_features)
-                        for name, t in (("bare", ["{}"]), ("template", [DEFAULT_TEMPLATE]),
-                                        ("ensemble", SHAPES_TEMPLATES))}
-        singles[split] = {t: _accuracy(model, None, test.labels, [t], image_features)
-                          for t in SHAPES_TEMPLATES}  # each member of the ensemble alone
-    # the member that does best alone, judged on both splits together
-    best = max(SHAPES_TEMPLATES, key=lambda t: singles["seen"][t] + singles["held_out"][t])
-    for split in ("seen", "held_out"):
-        table[split]["best_single"], table[split]["best_single_name"] = singles[split][best], best
-    table["counting"] = _choice_accuracy(model, shapes.make_counting_set(n // 2, seed=seed + 2000))
-    table["relations"] = _choice_accuracy(model, shapes.make_relation_set(n // 2, seed=seed + 3000))
+    """The accuracy table of ``model`` (a ``cc.Model``): ``train.accuracy_table`` (the same test
+    sets as the checkpoint's metadata) plus shapes drawn by other renderers."""
+    table = accuracy_table(model, n=n, seed=seed)
     for name, renderer in (("matplotlib", draw_matplotlib), ("pil", draw_pil)):
         test = other_renderer_set(240, seed + 4000, renderer)
         image_features = model.encode_images(test.images, progress=False)
         table[f"other_{name}"] = {
-            "template": _accuracy(model, None, test.labels, [DEFAULT_TEMPLATE], image_features),
-            "ensemble": _accuracy(model, None, test.labels, SHAPES_TEMPLATES, image_features)}
+            "template": _accuracy(model, image_features, test.labels, [DEFAULT_TEMPLATE]),
+            "ensemble": _accuracy(model, image_features, test.labels, SHAPES_TEMPLATES)}
     return table
 
 
@@ -147,7 +129,7 @@ def format_table(table: dict, meta: dict | None) -> str:
         row = table[split]
         lines.append(f"{names[split]:<38}{row['bare']:>12.1%}{row['template']:>18.1%}"
                      f"{row['ensemble']:>10.1%}   {row['best_single']:.1%} "
-                     f"{row['best_single_name']!r}")
+                     f"{table['best_single_template']!r}")
     for name in ("matplotlib", "pil"):
         row = table[f"other_{name}"]
         lines.append(f"{'other renderer: ' + name + ' (128 px)':<38}{'':>12}"

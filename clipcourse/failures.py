@@ -80,24 +80,18 @@ def _counted(colour: str, shape: str, count: int) -> str:
 # Stimuli
 # ---------------------------------------------------------------------------------------------
 @dataclass
-class ChoiceStimuli:
+class ChoiceStimuli(shapes.ChoiceSet):
     """A multiple-choice test: ``prompts[i][answers[i]]`` is the true caption of ``images[i]``.
 
-    Like :class:`clipcourse.shapes.ChoiceSet`, plus ``objects[i]``, the
+    A :class:`clipcourse.shapes.ChoiceSet` plus ``objects[i]``, the
     :class:`~clipcourse.shapes.ShapeSpec` list drawn in ``images[i]``, and ``groups[i]``, what
     the image tests (the object count, "original"/"mirror", the colour...).
 
     Introduced in ``05_failure_modes_lab.ipynb``.
     """
 
-    images: list
-    prompts: list
-    answers: list
     objects: list
     groups: list
-
-    def __len__(self) -> int:
-        return len(self.images)
 
 
 class NegationSet(NamedTuple):

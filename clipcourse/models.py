@@ -245,7 +245,7 @@ class Model:
 
 def _openai_digests() -> set[str]:
     """SHA-256 of every OpenAI checkpoint: ``clip`` puts it in each download URL."""
-    return {url.split("/")[-2] for url in clip.clip._MODELS.values()}
+    return {_url_sha(name) for name in clip.clip._MODELS}
 
 
 def _state_dict_digest(module: torch.nn.Module) -> str:

@@ -199,39 +199,37 @@ class Scene:
 
 
 @dataclass
-class ShapesDataset:
-    """What :func:`make_dataset` returns: ``images[i]`` is described by ``captions[i]``."""
+class _ImageSet:
+    """A list of images with facts about each (the fields of a subclass); ``len`` counts them."""
 
     images: list
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+
+@dataclass
+class ShapesDataset(_ImageSet):
+    """What :func:`make_dataset` returns: ``images[i]`` is described by ``captions[i]``."""
+
     captions: list
     scenes: list
 
-    def __len__(self) -> int:
-        return len(self.images)
-
 
 @dataclass
-class LabelledShapes:
+class LabelledShapes(_ImageSet):
     """What :func:`make_test_set` returns: single-object images with their class names."""
 
-    images: list
     labels: list
     objects: list
 
-    def __len__(self) -> int:
-        return len(self.images)
-
 
 @dataclass
-class ChoiceSet:
+class ChoiceSet(_ImageSet):
     """A multiple-choice test: ``prompts[i][answers[i]]`` is the true caption of ``images[i]``."""
 
-    images: list
     prompts: list
     answers: list
-
-    def __len__(self) -> int:
-        return len(self.images)
 
 
 # ---------------------------------------------------------------------------------------------

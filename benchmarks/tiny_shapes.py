@@ -9,6 +9,14 @@ held-out ones (bare labels "red circle", the default template "a photo of a {}."
 ``SHAPES_TEMPLATES`` ensemble), counting (4-way), left/right relations (2-way), and single
 shapes drawn by other renderers (matplotlib patches and plain PIL at 128 px, pure named colours,
 not our drawing code). Test images use seeds the model never trained on.
+
+Then issue 11's table on a mixed-style test set (``train.accuracy_by_style``: every look of
+``shapes.LOOKS``, every colour × shape, seen and held-out, 960 + 960 images by default): per text
+side (bare, one template, each look's template alone, the ensemble, OpenAI's 80 ImageNet
+templates), per look, with binomial standard errors; each side's gain over "a photo of a {}."
+with the paired standard error (same images, per-image differences) and the unpaired one; the
+mean length of a class's average unit prompt vector; and class-name variants (the usual name,
+an ensemble over the known names ``templates.SHAPE_NAME_VARIANTS``, words never in training).
 """
 
 from __future__ import annotations
@@ -26,7 +34,8 @@ from PIL import Image, ImageColor, ImageDraw
 
 import clipcourse as cc
 from clipcourse import shapes
-from clipcourse.train import accuracy_table
+from clipcourse.train import (accuracy_by_style, accuracy_table, default_text_sides,
+                              name_variant_sides)
 from clipcourse.templates import DEFAULT_TEMPLATE, SHAPES_TEMPLATES
 
 JSON_PATH = Path(__file__).resolve().parent.parent / "data" / "tiny-shapes.json"
@@ -120,6 +129,58 @@ def measure(model, n: int = 480, seed: int = 1) -> dict:
     return table
 
 
+def measure_styles(model, n: int = 960, seed: int = 1) -> dict:
+    """Issue 11's tables: ``accuracy_by_style`` on the mixed-style set and on ordinary photos."""
+    sides = {**default_text_sides(), **name_variant_sides()}
+    return {"mixed": accuracy_by_style(model, sides, n=n, seed=seed),
+            "photo": accuracy_by_style(model, sides, looks=("photo",), n=n, seed=seed)}
+
+
+def _pm(cell: dict) -> str:
+    return f"{cell['accuracy']:.1%}±{cell['se']:.1%}"
+
+
+def format_styles(styles: dict) -> str:
+    mixed, photo = styles["mixed"], styles["photo"]
+    looks = list(dict.fromkeys(mixed["looks"]))
+    n_seen = mixed["splits"].count("seen")
+    n_held = mixed["splits"].count("held_out")
+    lines = ["", f"Mixed-style test set: {n_seen} seen + {n_held} held-out images, looks "
+             f"{', '.join(looks)} in equal shares, seeds {mixed['seed']} and "
+             f"{mixed['seed'] + 1000} (± is one binomial standard error)",
+             f"{'text side':<34}" + "".join(f"{look:>14}" for look in looks)
+             + f"{'seen':>14}{'held-out':>14}{'all':>14}"]
+    for side, table in mixed["table"].items():
+        cells = "".join(f"{_pm(table['all'][look]):>14}" for look in looks)
+        lines.append(f"{side[:33]:<34}" + cells
+                     + f"{_pm(table['seen']['all']):>14}{_pm(table['held_out']['all']):>14}"
+                     f"{_pm(table['all']['all']):>14}")
+    ref = mixed["reference"]
+    lines += ["", f"Gain over {ref!r} on the mixed-style set (all {n_seen + n_held} images; "
+              "paired SE from per-image differences, unpaired SE as if independent)",
+              f"{'text side':<34}{'gain':>8}{'paired SE':>11}{'gain/SE':>9}{'unpaired SE':>13}"
+              f"{'held-out gain':>15}{'mean length':>13}"]
+    for side, versus in mixed["vs_reference"].items():
+        if side == ref:
+            continue
+        v, h = versus["all"]["all"], versus["held_out"]["all"]
+        ratio = v["gain"] / v["paired_se"] if v["paired_se"] else float("nan")
+        lines.append(f"{side[:33]:<34}{v['gain']:>+8.1%}{v['paired_se']:>11.2%}{ratio:>9.1f}"
+                     f"{v['unpaired_se']:>13.2%}{h['gain']:>+15.1%}"
+                     f"{mixed['mean_length'][side]:>13.3f}")
+    lines += ["", "Ordinary photos (today's test set: plain look, filled/outline/textured objects)",
+              f"{'text side':<34}{'seen':>14}{'held-out':>14}"]
+    for side, table in photo["table"].items():
+        lines.append(f"{side[:33]:<34}{_pm(table['seen']['all']):>14}"
+                     f"{_pm(table['held_out']['all']):>14}")
+    return "\n".join(lines)
+
+
+def lesson06_rows() -> list[str]:
+    """Hook for lesson 06's from-scratch run (accuracy, seconds); the lesson's owner fills it."""
+    return []
+
+
 def format_table(table: dict, meta: dict | None) -> str:
     lines = ["tiny-shapes zero-shot accuracy (24 colour × shape labels; chance 4.2%)",
              f"{'test set':<38}{'bare label':>12}{'a photo of a {}.':>18}{'ensemble':>10}"
@@ -149,6 +210,8 @@ def main(argv=None) -> int:
     parser.add_argument("--retrain", action="store_true", help="retrain, measuring the time")
     parser.add_argument("--n", type=int, default=480, help="test images per split")
     parser.add_argument("--seed", type=int, default=1, help="seed of the test images")
+    parser.add_argument("--n-styles", type=int, default=960,
+                        help="mixed-style test images per split (a multiple of 120)")
     parser.add_argument("--checkpoint", type=Path, default=None,
                         help="evaluate this checkpoint instead of data/tiny-shapes.pt")
     args = parser.parse_args(argv)
@@ -169,6 +232,9 @@ def main(argv=None) -> int:
         meta = json.loads(JSON_PATH.read_text()) if JSON_PATH.is_file() else None
         model = cc.load_model("tiny-shapes", device="cpu")
     print(format_table(measure(model, n=args.n, seed=args.seed), meta))
+    print(format_styles(measure_styles(model, n=args.n_styles, seed=args.seed)))
+    for line in lesson06_rows():
+        print(line)
     return 0
 
 

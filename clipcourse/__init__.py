@@ -17,8 +17,13 @@ shapes         the procedural shapes world the bundled model was trained on
 train          contrastive training (InfoNCE with a learned temperature)
 failures       small experiments for the failure-modes lab
 cache, search  the on-disk embedding cache and image search
+probe          linear probes, few-shot curves, zero-shot-initialised probes, WiSE-FT
+retrieval      recall@k of text -> image and image -> text retrieval
+threads        how many CPU threads torch uses when several kernels share a machine
 plots          heatmaps, probability bars, image grids, embedding maps
 widgets        the interactive pieces of the lessons
+exercises      the self-check after every exercise (``cc.exercises.check``)
+grading        ``python -m clipcourse grade``: run learners' notebooks, score the checks
 student, cli   workshop tools and ``python -m clipcourse``
 =============  ==========================================================================
 """
@@ -39,8 +44,8 @@ from . import cache, search, templates
 __version__ = "0.1.0"
 
 # Heavier modules load on first use (cc.plots imports matplotlib, cc.widgets ipywidgets).
-_LAZY_MODULES = ("shapes", "train", "failures", "plots", "widgets",
-                 "student", "cli")
+_LAZY_MODULES = ("shapes", "train", "failures", "plots", "widgets", "probe", "retrieval",
+                 "student", "exercises", "grading", "cli", "threads")
 
 __all__ = [
     # models and weights (00)

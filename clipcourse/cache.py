@@ -9,7 +9,10 @@ Each embedding is one small ``.npy`` file, found by *what* was encoded and *how*
 * ``namespace`` is the first 16 hex digits of the SHA-256 of the model's ``fingerprint`` (which
   weights), its ``preprocess_fingerprint`` (which resize/crop/normalisation) and its ``dtype``
   (fp16 on a GPU and fp32 on a CPU give slightly different vectors). Change any of them and you
-  get a fresh namespace; nothing stale is ever returned.
+  get a fresh namespace; nothing stale is ever returned. The fingerprint follows the weights
+  as they are *now*: train a model in place (lesson 06) and its entries go to a new namespace.
+* A file replaced while it is being encoded is not stored under its old hash (it is hashed
+  again after encoding; see ``_unchanged``).
 
 One file per embedding keeps concurrency simple. A write goes to a temporary file in the same
 folder, is flushed and fsync'ed, and is then renamed onto its final name with ``os.replace``,
@@ -39,8 +42,7 @@ from typing import Sequence
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
-
+from ._report import progress as _progress, warn as _warn
 from .embed import EncodedImages, ImageSkipWarning, _as_list, _describe
 
 __all__ = ["EmbeddingCache", "CacheStats", "CacheWarning", "default_cache_dir"]
@@ -277,17 +279,16 @@ class EmbeddingCache:
         if corrupt:
             listed = "; ".join(f"{path} ({problem})" for path, problem in corrupt[:5])
             more = f" and {len(corrupt) - 5} more" if len(corrupt) > 5 else ""
-            warnings.warn(f"Recomputing {len(corrupt)} corrupt embedding cache "
-                          f"entr{'y' if len(corrupt) == 1 else 'ies'}: {listed}{more}",
-                          CacheWarning, stacklevel=3)
+            _warn(f"Recomputing {len(corrupt)} corrupt embedding cache "
+                  f"entr{'y' if len(corrupt) == 1 else 'ies'}: {listed}{more}", CacheWarning)
 
         # 2. Encode the rest, one batch at a time, storing each batch as soon as it is done.
         failures: list[tuple[int, object, str]] = []
         embed_dim = expected_dim
         store = True
         show = progress if progress is not None else len(todo) > 4 * batch_size
-        with tqdm(total=len(images), initial=len(images) - len(todo), unit="img",
-                  desc="Encoding images (cached)", disable=not show) as bar:
+        with _progress(total=len(images), initial=len(images) - len(todo), unit="img",
+                       desc="Encoding images (cached)", disable=not show) as bar:
             for start in range(0, len(todo), batch_size):
                 chunk = todo[start:start + batch_size]
                 with warnings.catch_warnings():
@@ -300,8 +301,8 @@ class EmbeddingCache:
                     features, ok, failed = result
                     positions = [chunk[j] for j in ok]
                     for j, source, reason in failed:
-                        warnings.warn(f"Skipped image {chunk[j]} ({_describe(source)}): {reason}",
-                                      ImageSkipWarning, stacklevel=3)
+                        _warn(f"Skipped image {chunk[j]} ({_describe(source)}): {reason}",
+                              ImageSkipWarning)
                         failures.append((chunk[j], source, reason))
                 else:
                     features, positions = result, chunk
@@ -309,7 +310,7 @@ class EmbeddingCache:
                 embed_dim = features.shape[1]
                 for i, vector in zip(positions, features):
                     rows[i] = vector
-                    if store and i in entries:
+                    if store and i in entries and _unchanged(images[i], entries[i]):
                         store = self._store(entries[i], vector, expected_dim, stats)
                 bar.update(len(chunk))
 
@@ -328,16 +329,15 @@ class EmbeddingCache:
         """Write one entry atomically. Return False when the folder refuses writes."""
         problem = _problem(vector, expected_dim)
         if problem is not None:
-            warnings.warn(f"Not caching an invalid embedding for {entry.name}: {problem}",
-                          CacheWarning, stacklevel=4)
+            _warn(f"Not caching an invalid embedding for {entry.name}: {problem}", CacheWarning)
             return True  # this vector is bad, not the folder: keep storing the others
         try:
             _atomic_save(entry, vector)
         except OSError as err:
             # Read-only folder, full disk, a path under a file...: the embeddings are still
             # right, they just will not be there next time. Say so once for this call.
-            warnings.warn(f"Cannot write to the embedding cache {self.folder} ({err}); "
-                          "embeddings are computed but not stored.", CacheWarning, stacklevel=4)
+            _warn(f"Cannot write to the embedding cache {self.folder} ({err}); "
+                  "embeddings are computed but not stored.", CacheWarning)
             return False
         stats.stored += 1
         return True
@@ -365,6 +365,24 @@ def _sha256_of_file(path: str | os.PathLike) -> str:
         while chunk := file.read(_CHUNK):
             digest.update(chunk)
     return digest.hexdigest()
+
+
+def _unchanged(image: str | os.PathLike, entry: Path) -> bool:
+    """True when ``image`` still has the content hashed into ``entry``'s name.
+
+    The file is hashed before it is encoded and read again by the model: if it was replaced in
+    between, the embedding belongs to other bytes and must not be stored under the old hash.
+    Hashing it again after encoding catches that (only misses pay, and a hash is much cheaper
+    than the model).
+    """
+    try:
+        same = _sha256_of_file(image) == entry.stem
+    except OSError:
+        same = False
+    if not same:
+        _warn(f"{os.fspath(image)} changed while it was being encoded; its embedding was "
+              "returned but not cached. Encode it again once the file is stable.", CacheWarning)
+    return same
 
 
 def _entry_path(namespace: Path, content_sha256: str) -> Path:

@@ -6,6 +6,7 @@ doctor                    check this machine for the course; exits non-zero with
 download [MODEL ...]      pre-fetch OpenAI weights (default ViT-B/32) into the weights folder
 train-tiny --out PATH     retrain the bundled tiny-shapes model
 student OUT_DIR [--check]  write student copies of the lessons (solutions removed)
+grade DIR ... [--csv F]   run each learner's notebooks offline and score the exercise checks
 strip-notebooks FILE ...  strip outputs, keeping the reference outputs of check cells
 
 Introduced in ``00_setup_and_first_look.ipynb`` (doctor) and the instructor guide.
@@ -17,6 +18,7 @@ import argparse
 import importlib.metadata
 import platform
 import sys
+import time
 from pathlib import Path
 
 __all__ = ["main", "doctor"]
@@ -81,7 +83,22 @@ def doctor(out=None) -> int:
     else:
         say(f"  device        cpu ({torch.get_num_threads()} threads), models run in fp32")
 
-    from .weights import _url_parts, find_weights, is_offline, weights_dirs
+    import warnings
+
+    from .threads import ENV_VAR, choose_threads
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        choice = choose_threads()
+    say(f"  threads       {choice.threads} for torch; {choice.reason}")
+    for warning in caught:
+        problems.append(f"{warning.message}")
+    if choice.mode == "fixed" and choice.threads > choice.usable:
+        problems.append(f"{choice.threads} threads are fixed, but only {choice.usable} CPUs are "
+                        f"usable here: kernels will slow each other down. Fix: unset {ENV_VAR} "
+                        "and OMP_NUM_THREADS (the policy then adapts), or lower them.")
+
+    from .weights import _url_parts, find_weights, is_offline, weights_dirs, weights_problems
 
     say("  weights dirs  " + ", ".join(str(d) for d in weights_dirs()))
     found = []
@@ -90,6 +107,12 @@ def doctor(out=None) -> int:
         if path is not None:
             found.append(name)
             say(f"  weights       {name}: {path}")
+    weight_problems = list(dict.fromkeys(
+        problem for name in ("ViT-B/32", "ViT-B/16", "ViT-L/14", "RN50")
+        for problem in weights_problems(name)))
+    for problem in weight_problems:
+        say(f"  weights       PROBLEM: {problem}")
+    problems += weight_problems
     if not found:
         filename = _url_parts("ViT-B/32")[1]
         say(f"  weights       none of OpenAI's found ({filename} is the usual one); lessons use "
@@ -145,6 +168,29 @@ def _download(names: list[str]) -> int:
     return status
 
 
+def _grade(args) -> int:
+    from .grading import DEFAULT_TIMEOUT, grade, print_table, write_csv
+
+    start = time.monotonic()
+    grades = grade(args.dirs, src=args.src, timeout=args.timeout or DEFAULT_TIMEOUT,
+                   jobs=args.jobs)
+    print_table(grades)
+    learners = len({g.learner for g in grades})
+    print(f"graded {learners} learner(s), {len(grades)} notebook(s) in "
+          f"{time.monotonic() - start:.0f} s")
+    if args.csv is not None:
+        try:
+            write_csv(grades, args.csv)
+        except OSError as err:
+            print(f"grade: cannot write {args.csv}: {err}", file=sys.stderr)
+            return 1
+        print(f"report: {args.csv}")
+    missing = [d for d in args.dirs if not d.is_dir()]
+    for folder in missing:
+        print(f"grade: {folder} is not a folder", file=sys.stderr)
+    return 1 if missing else 0
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of ``python -m clipcourse``."""
     parser = argparse.ArgumentParser(prog="python -m clipcourse", description=__doc__.split("\n")[0])
@@ -165,6 +211,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--force", action="store_true", help="overwrite notebooks a learner edited")
     p.add_argument("--check", action="store_true",
                    help="only check that every exercise in the lessons has a solution")
+    p = sub.add_parser("grade", help="run learners' notebooks offline and score their exercises")
+    p.add_argument("dirs", nargs="+", type=Path, metavar="DIR", help="one folder per learner")
+    p.add_argument("--csv", type=Path, default=None, help="write the report here (one row per "
+                   "learner and exercise)")
+    p.add_argument("--src", type=Path, default=None, help="lesson folder (default: notebooks/)")
+    p.add_argument("--timeout", type=float, default=None,
+                   help="seconds per notebook (default 900)")
+    p.add_argument("--jobs", type=int, default=None,
+                   help="notebooks run at once (default: one per usable CPU)")
     p = sub.add_parser("strip-notebooks", help="strip outputs except check cells' references")
     p.add_argument("files", nargs="+", type=Path)
     args = parser.parse_args(argv)
@@ -181,7 +236,8 @@ def main(argv: list[str] | None = None) -> int:
         train_tiny(out=args.out, seed=args.seed, **kwargs)
         return 0
     if args.command == "student":
-        from .student import SolutionMarkerError, check_solutions, make_student_copies
+        from .student import (NotebookError, SolutionMarkerError, StudentCopyError,
+                              check_solutions, make_student_copies)
 
         if args.check:
             problems = check_solutions(args.src)
@@ -194,10 +250,15 @@ def main(argv: list[str] | None = None) -> int:
             parser.error("student needs an OUT_DIR (or --check)")
         try:
             make_student_copies(src=args.src, out=args.out, force=args.force)
-        except (FileNotFoundError, SolutionMarkerError) as err:
+        except (FileNotFoundError, SolutionMarkerError, StudentCopyError, NotebookError) as err:
             print(f"student: {err}", file=sys.stderr)
             return 1
+        except OSError as err:  # a disk full or a permission error while writing
+            print(f"student: cannot write the copies: {err}", file=sys.stderr)
+            return 1
         return 0
+    if args.command == "grade":
+        return _grade(args)
     if args.command == "strip-notebooks":
         from .student import strip_notebooks
 

@@ -17,15 +17,16 @@ fp16 on a GPU. Introduced in ``01_embeddings.ipynb``.
 from __future__ import annotations
 
 import os
-import warnings
 from typing import NamedTuple, Sequence
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from PIL import Image
-from tqdm.auto import tqdm
 
+from ._report import progress as _progress, warn as _warn
 from .images import ImageLoadError, load_image
+from .threads import paced
 
 __all__ = ["cosine_similarity", "normalize", "EncodedImages", "ImageSkipWarning"]
 
@@ -120,18 +121,59 @@ def _encode_text_trimmed(model: torch.nn.Module, tokens: torch.Tensor) -> torch.
     return x[torch.arange(n_texts), eot] @ model.text_projection  # [n_texts, embed_dim]
 
 
+#: How far CLIP's resize may blow an image up: its output (shorter side scaled to the model's
+#: resolution R) may hold at most this many times R x R pixels, i.e. a long side of at most
+#: 64 R. A 300000 x 1 PNG of 952 bytes would otherwise become 67 million x 224 pixels (6.5 GB).
+_MAX_RESIZE_FACTOR = 64
+
+
 def _as_list(images) -> list:
-    """One image or many -> a list (a str path, bytes or a PIL image counts as one)."""
-    if isinstance(images, (str, bytes, os.PathLike, Image.Image)):
+    """One image or many -> a list.
+
+    One image: a str path, a path object, the bytes of a file (``bytes``, ``bytearray``,
+    ``memoryview``), a PIL image, or a numpy array of one image (``[H, W]`` or ``[H, W, C]``).
+    Many: any other sequence, or a numpy array ``[N, H, W, C]``.
+    """
+    if isinstance(images, (str, bytes, bytearray, memoryview, os.PathLike, Image.Image)):
         return [images]
-    return list(images)
+    if isinstance(images, np.ndarray):
+        return [images] if images.ndim <= 3 else list(images)
+    if isinstance(images, torch.Tensor):
+        raise TypeError("encode_images takes images (paths, PIL images, bytes or numpy arrays), "
+                        "not a tensor. For a [3, H, W] tensor use "
+                        "torchvision.transforms.functional.to_pil_image(tensor) first.")
+    try:
+        return list(images)
+    except TypeError:
+        raise TypeError(f"encode_images takes an image or a list of images, not "
+                        f"{type(images).__name__}") from None
+
+
+def _size(n_bytes: int) -> str:
+    return f"{n_bytes / 1e9:.1f} GB" if n_bytes >= 1e9 else f"{n_bytes / 1e6:.0f} MB"
+
+
+def _check_resize(image: Image.Image, resolution: int, label: str) -> None:
+    """Refuse an image whose resize to ``resolution`` (shorter side) would be huge."""
+    width, height = image.size
+    short, long = min(width, height), max(width, height)
+    if long * resolution > _MAX_RESIZE_FACTOR * resolution * short:
+        out = (round(width * resolution / short), round(height * resolution / short))
+        raise ImageLoadError(
+            f"Cannot encode image {label}: it is {width}x{height} pixels, so CLIP's resize "
+            f"(shorter side to {resolution}) would make it {out[0]:,}x{out[1]:,} pixels "
+            f"({_size(out[0] * out[1] * 3)}). Crop it to a less elongated shape first "
+            f"(at most {_MAX_RESIZE_FACTOR}:1), e.g. image.crop((0, 0, {min(width, 64 * short)}, "
+            f"{min(height, 64 * short)})).")
 
 
 def _describe(source) -> str:
     if isinstance(source, (str, os.PathLike)):
         return os.fspath(source)
-    if isinstance(source, bytes):
-        return f"<{len(source)} bytes>"
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        return f"<{memoryview(source).nbytes} bytes>"
+    if isinstance(source, np.ndarray):
+        return f"<numpy array, shape {tuple(source.shape)}>"
     return f"<{type(source).__name__}>"
 
 
@@ -143,22 +185,24 @@ def _encode_image_batches(model, images: Sequence, *, batch_size: int, progress:
     """
     if errors not in ("raise", "skip"):
         raise ValueError(f"errors must be 'raise' or 'skip', not {errors!r}")
-    if batch_size < 1:
-        raise ValueError(f"batch_size must be at least 1, not {batch_size}")
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"batch_size must be a whole number of at least 1, not {batch_size!r}")
     n = len(images)
     show = progress if progress is not None else n > 4 * batch_size
     on_gpu = model.device.type == "cuda"
-    with tqdm(total=n, unit="img", desc="Encoding images", disable=not show) as bar:
-        for start in range(0, n, batch_size):
+    with _progress(total=n, unit="img", desc="Encoding images", disable=not show) as bar:
+        for start in paced(range(0, n, batch_size)):  # a busy kernel: see clipcourse.threads
             pixels, indices, failures = [], [], []
             for i in range(start, min(start + batch_size, n)):
                 try:
-                    pixels.append(model.preprocess(load_image(images[i])))  # [3, R, R]
-                except (ImageLoadError, FileNotFoundError, IsADirectoryError) as err:
+                    image = load_image(images[i])
+                    _check_resize(image, model.input_resolution, repr(_describe(images[i])))
+                    pixels.append(model.preprocess(image))  # [3, R, R]
+                except (ImageLoadError, OSError) as err:
+                    # OSError: missing, unreadable (permissions), a symlink loop, a folder...
                     if errors == "raise":
                         raise
-                    warnings.warn(f"Skipped image {i} ({_describe(images[i])}): {err}",
-                                  ImageSkipWarning, stacklevel=4)
+                    _warn(f"Skipped image {i} ({_describe(images[i])}): {err}", ImageSkipWarning)
                     failures.append((i, images[i], str(err)))
                     continue
                 indices.append(i)

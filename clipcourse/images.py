@@ -57,8 +57,11 @@ class ImageLoadError(ValueError):
     """An input that cannot be read as an image.
 
     The message names the input, the reason and what to do. Raised by :func:`load_image` for
-    empty, truncated or corrupt files, files that are not images, folders, decompression bombs
-    and arrays of the wrong shape. A missing path raises ``FileNotFoundError`` instead.
+    empty, truncated or corrupt files, files that are not images or that cannot be opened
+    (permissions, symbolic link loops), folders, decompression bombs, images of 0 pixels and
+    arrays of the wrong shape. A missing path raises ``FileNotFoundError`` instead.
+    ``Model.encode_images`` also raises it for an image so elongated that CLIP's resize would
+    blow it up (more than 64:1).
 
     Introduced in `00_setup_and_first_look.ipynb`.
     """
@@ -110,7 +113,9 @@ def load_image(
     FileNotFoundError
         If ``source`` is a path and nothing is there.
     ImageLoadError
-        If the input cannot be read as an image (a subclass of ``ValueError``).
+        If the input cannot be read as an image (a subclass of ``ValueError``): also a file you
+        may not read, a symbolic link loop or a dangling link, an empty path or one with a NUL
+        character, and an image of 0 pixels.
     TypeError
         If ``source`` is none of the types above.
 
@@ -192,7 +197,16 @@ def sample_images() -> list[SampleImage]:
 
 def _load_path(source: str | os.PathLike, max_pixels: int | None) -> Image.Image:
     path = os.fspath(source)
+    if isinstance(path, bytes):  # a bytes path object (os.fspath of a path-like may give bytes)
+        path = os.fsdecode(path)
     label = repr(path)
+    if not path:
+        raise ImageLoadError("Cannot load image '': the path is empty. Pass the path of an "
+                             "image file, e.g. 'data/cat.jpg'.")
+    if "\0" in path:
+        raise ImageLoadError(f"Cannot load image {label}: the path contains a NUL character "
+                             "('\\x00'), which no file name can hold. Check how the path was "
+                             "built (a stray byte from a file or a widget?).")
     if os.path.isdir(path):
         raise ImageLoadError(
             f"Cannot load image {label}: it is a folder, not a file. Pass the path of one "
@@ -201,10 +215,25 @@ def _load_path(source: str | os.PathLike, max_pixels: int | None) -> Image.Image
     try:
         file = open(path, "rb")
     except FileNotFoundError:
+        if os.path.islink(path):
+            raise ImageLoadError(f"Cannot load image {label}: it is a symbolic link to "
+                                 f"{os.readlink(path)!r}, which does not exist. Fix or remove "
+                                 "the link.") from None
         where = "" if os.path.isabs(path) else f" (relative paths start from {os.getcwd()!r})"
         raise FileNotFoundError(
             2, f"No image file at this path{where}; check the spelling and the folder", path
         ) from None
+    except PermissionError as err:
+        raise ImageLoadError(
+            f"Cannot load image {label}: permission denied ({err.strerror}). You may not read "
+            "this file: copy it somewhere of yours, or ask its owner to make it readable "
+            "(chmod a+r)."
+        ) from err
+    except OSError as err:  # a symlink loop (ELOOP), a name too long, an I/O error...
+        raise ImageLoadError(
+            f"Cannot load image {label}: the file cannot be opened ({err.strerror or err}). "
+            "If it is a symbolic link, check where it points (`ls -l`)."
+        ) from err
     with file:
         if os.fstat(file.fileno()).st_size == 0:
             raise _empty_error(label)
@@ -251,6 +280,9 @@ def _finish(image: Image.Image, label: str, max_pixels: int | None) -> Image.Ima
 
 def _check_pixels(size: tuple[int, int], label: str, max_pixels: int | None) -> None:
     width, height = size
+    if width < 1 or height < 1:
+        raise ImageLoadError(f"Cannot load image {label}: it is {width}x{height} pixels, so it "
+                             "has no pixels to show. Check how it was made or cropped.")
     if max_pixels is not None and width * height > max_pixels:
         raise ImageLoadError(
             f"Cannot load image {label}: it has {width * height:,} pixels ({width}x{height}), "

@@ -21,9 +21,12 @@ from typing import Sequence
 
 import torch
 
+from . import threads
 from ._clip import clip
+from ._report import warn as _warn
 from .embed import EncodedImages, _as_list, _encode_image_batches, _encode_text_trimmed, normalize
-from .weights import WeightsError, download, find_weights, is_offline, weights_dirs
+from .weights import (WeightsError, download, find_weights, is_offline, weights_dirs,
+                      weights_problems)
 
 __all__ = ["Model", "load_model", "available_models", "TINY_SHAPES_PATH", "FallbackNotice",
            "TruncationWarning"]
@@ -95,8 +98,28 @@ class Model:
         if weights_sha256 is None:
             weights_sha256 = _state_dict_digest(clip_model)
         self._weights_sha256 = weights_sha256
-        self.fingerprint = f"{name}:{weights_sha256[:16]}"
+        self._weights_version = _weights_version(clip_model)
         self._text_cache: OrderedDict[str, torch.Tensor] = OrderedDict()
+
+    @property
+    def fingerprint(self) -> str:
+        """Identifies the weights *as they are now* (a key of the embedding cache).
+
+        Computed from the file's SHA-256 when loaded, and recomputed from the tensors after
+        they change in place (training, ``load_state_dict``): every tensor's version counter,
+        which torch bumps on each in-place write, is compared first, so an unchanged model
+        costs a few microseconds per call.
+        """
+        self._sync_weights()
+        return f"{self.name}:{self._weights_sha256[:16]}"
+
+    def _sync_weights(self) -> None:
+        """After an in-place change of the weights: new digest, forget remembered prompts."""
+        version = _weights_version(self.clip)
+        if version != self._weights_version:
+            self._weights_sha256 = _state_dict_digest(self.clip)
+            self._weights_version = version
+            self._text_cache.clear()
 
     # -- properties ---------------------------------------------------------------------
     @property
@@ -133,10 +156,10 @@ class Model:
                 raise TypeError(f"Prompts must be strings, got {type(text).__name__}: {text!r}")
             n = self.token_count(text)
             if n > self.context_length:
-                warnings.warn(
+                _warn(
                     f"Prompt {text[:60]!r}{'...' if len(text) > 60 else ''} has {n} tokens; "
                     f"{self.name} reads at most {self.context_length}, so it was truncated. "
-                    "Shorten it to keep its end.", TruncationWarning, stacklevel=3)
+                    "Shorten it to keep its end.", TruncationWarning)
         return clip.tokenize(texts, context_length=self.context_length, truncate=True)
 
     def encode_texts(self, texts: str | Sequence[str], batch_size: int = 256) -> torch.Tensor:
@@ -155,7 +178,11 @@ class Model:
 
         Introduced in ``01_embeddings.ipynb``.
         """
+        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+            raise ValueError(f"encode_texts: batch_size must be a whole number of at least 1, "
+                             f"not {batch_size!r}")
         texts = [texts] if isinstance(texts, str) else list(texts)
+        self._sync_weights()  # weights trained in place: the remembered prompts are stale
         missing = [t for t in dict.fromkeys(texts) if t not in self._text_cache]
         for start in range(0, len(missing), batch_size):
             chunk = missing[start:start + batch_size]
@@ -222,6 +249,7 @@ class Model:
         Checked by SHA-256 against the checksums in ``clip``'s download URLs, so a copy of
         ``ViT-B-32.pt`` loaded by path counts, and a model you trained yourself does not.
         """
+        self._sync_weights()
         return self._weights_sha256 in _openai_digests()
 
     # -- construction ---------------------------------------------------------------------
@@ -246,6 +274,25 @@ class Model:
 def _openai_digests() -> set[str]:
     """SHA-256 of every OpenAI checkpoint: ``clip`` puts it in each download URL."""
     return {_url_sha(name) for name in clip.clip._MODELS}
+
+
+def _weights_version(module: torch.nn.Module) -> tuple:
+    """Changes whenever the weights change: swapped, retyped, or written in place.
+
+    Torch bumps a tensor's ``_version`` on in-place writes, but not in every kernel (fused
+    AdamW does not), so a strided sample of at most 64 values per tensor is hashed as well:
+    a training step changes nearly every weight, and reading 64 values costs microseconds.
+    """
+    digest = hashlib.blake2b(digest_size=16)
+    keys = []
+    with torch.no_grad():
+        for tensor in (*module.parameters(), *module.buffers()):
+            keys.append((id(tensor), tensor._version, tensor.data_ptr(), tensor.dtype))
+            flat = tensor.detach().reshape(-1)
+            if flat.numel():
+                sample = flat[::max(1, flat.numel() // 64)]  # [<= 128]
+                digest.update(sample.cpu().contiguous().view(torch.uint8).numpy().tobytes())
+    return tuple(keys), digest.hexdigest()
 
 
 def _state_dict_digest(module: torch.nn.Module) -> str:
@@ -301,7 +348,18 @@ def _read_state_dict(path: Path) -> dict:
 def _build(path: Path, name: str, device: torch.device, source: str,
            sha256: str | None = None) -> Model:
     state_dict = _read_state_dict(path)
-    clip_model = clip.model.build_model(state_dict)  # OpenAI's builder; infers every size
+    threads.apply()  # the CPU thread policy for shared machines (clipcourse.threads)
+    try:
+        clip_model = clip.model.build_model(state_dict)  # OpenAI's builder; infers every size
+    except KeyError as err:
+        raise ValueError(
+            f"{path} is missing the weight {err.args[0]!r}, which a CLIP model needs: the file "
+            "is incomplete or was saved from another model. Re-download or re-save it (e.g. "
+            "torch.save(model.clip.state_dict(), path)).") from None
+    except (RuntimeError, ValueError, IndexError, AttributeError, TypeError) as err:
+        raise ValueError(
+            f"{path} does not hold a complete CLIP state dict: building the model from it failed "
+            f"({type(err).__name__}: {str(err)[:300]}). Re-download or re-save it.") from None
     clip_model = clip_model.to(device)
     if device.type == "cpu":
         clip_model = clip_model.float()  # fp16 matmuls are slow or missing on CPU
@@ -352,14 +410,13 @@ def load_model(name: str | os.PathLike | None = None,
 
     Introduced in ``00_setup_and_first_look.ipynb``.
     """
-    device = torch.device(device if device is not None
-                          else "cuda" if torch.cuda.is_available() else "cpu")
+    device = _checked_device(device)
     if name is None:
         env = os.environ.get("CLIPCOURSE_MODEL", "").strip()
         if env:
             return load_model(env, device)._with_source(f"chosen by $CLIPCOURSE_MODEL={env}")
         return _load_default(device)
-    name_str = os.fspath(name)
+    name_str = _checked_name(name)
     if name_str == "tiny-shapes":
         return _tiny_shapes(device, "the bundled tiny-shapes model (data/tiny-shapes.pt)")
     if name_str in clip.available_models():
@@ -377,6 +434,63 @@ def load_model(name: str | os.PathLike | None = None,
         f"Weights folders: {', '.join(map(str, weights_dirs()))}.")
 
 
+def _checked_device(device) -> torch.device:
+    """A usable torch.device, or a ValueError that names the device and says what to do."""
+    if device is None:
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(device)
+    except (RuntimeError, TypeError, ValueError) as err:
+        raise ValueError(f"load_model: device={device!r} is not a device torch knows ({err}). "
+                         "Use 'cpu', 'cuda', 'cuda:0' or 'mps', or leave it out to pick the "
+                         "best one.") from None
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ValueError(
+                f"load_model: device={str(device)!r} was asked for, but torch sees no CUDA GPU "
+                f"here (torch {torch.__version__}, torch.cuda.is_available() is False). Use "
+                "device='cpu', or leave device out to pick the best one available.")
+        if device.index is not None and device.index >= torch.cuda.device_count():
+            raise ValueError(
+                f"load_model: device={str(device)!r} does not exist: this machine has "
+                f"{torch.cuda.device_count()} CUDA device(s), numbered from 0.")
+    elif device.type == "mps":
+        mps = getattr(torch.backends, "mps", None)
+        if mps is None or not mps.is_available():
+            raise ValueError(
+                "load_model: device='mps' was asked for, but Apple's Metal backend is not "
+                "available here (it needs an Apple-silicon Mac and a torch built for it). Use "
+                "device='cpu', or leave device out to pick the best one available.")
+    elif device.type != "cpu":
+        raise ValueError(f"load_model: device={str(device)!r} is not supported by the course; "
+                         "use 'cpu', 'cuda' or 'mps'.")
+    return device
+
+
+def _checked_name(name) -> str:
+    """The model name or path as a str, or a clear error for inputs that cannot be one."""
+    if isinstance(name, (bytes, bytearray, memoryview)):
+        raise TypeError(
+            f"load_model takes a model name (e.g. 'ViT-B/32' or 'tiny-shapes') or the path of "
+            f"a checkpoint file, not {type(name).__name__} ({memoryview(name).nbytes} bytes). "
+            "To load weights you hold in memory, save them first: "
+            "torch.save(state_dict, 'my-clip.pt'), then load_model('my-clip.pt').")
+    try:
+        name_str = os.fspath(name)
+    except TypeError:
+        raise TypeError(f"load_model takes a model name or a path, not {type(name).__name__}: "
+                        f"{name!r}") from None
+    if isinstance(name_str, bytes):
+        name_str = os.fsdecode(name_str)
+    if not name_str.strip():
+        raise ValueError(f"load_model: the model name is empty ({name_str!r}). Pass one of "
+                         f"{available_models()}, a checkpoint path, or nothing for the default.")
+    if "\0" in name_str:
+        raise ValueError(f"load_model: {name_str!r} contains a NUL character ('\\x00'), which "
+                         "no model name or file name can hold. Check how it was built.")
+    return name_str
+
+
 def _url_sha(name: str) -> str:
     return clip.clip._MODELS[name].split("/")[-2]
 
@@ -385,14 +499,18 @@ def _load_default(device: torch.device) -> Model:
     try:
         model = load_model(_DEFAULT_REAL_MODEL, device)
     except WeightsError as err:
-        why = "offline mode (CLIPCOURSE_OFFLINE=1)" if is_offline() else str(err)
+        why = "offline mode (CLIPCOURSE_OFFLINE=1)." if is_offline() else str(err)
+        problems = weights_problems(_DEFAULT_REAL_MODEL)
+        if problems:  # a corrupt file or a misplaced folder: say so, not just "offline"
+            why = " ".join(problems) + (" Offline mode (CLIPCOURSE_OFFLINE=1), so no download "
+                                        "was tried." if is_offline() else f" ({err})")
         message = (
             f"Using the bundled tiny-shapes model instead of {_DEFAULT_REAL_MODEL}: {why} "
             f"It runs every lesson offline on the shapes world; results that need real CLIP are "
             f"marked in the lessons. To get real weights: `python -m clipcourse download "
             f"{_DEFAULT_REAL_MODEL}`, or set CLIPCOURSE_MODEL=tiny-shapes to silence this notice."
         )
-        warnings.warn(message, FallbackNotice, stacklevel=3)
+        _warn(message, FallbackNotice)
         return _tiny_shapes(device, f"fallback: {message}")
     return model._with_source(f"default real model; {model.source}")
 

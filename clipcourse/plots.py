@@ -16,7 +16,11 @@ Functions, by the lesson that introduces them:
 - ``plot_similarity``: the text × image cosine-similarity table (``02_cosine_similarity.ipynb``)
 - ``plot_histograms``: similarities of matched vs unmatched pairs (``02_cosine_similarity.ipynb``)
 - ``plot_probs``: top-k zero-shot probabilities per image (``03_zero_shot_classification.ipynb``)
+- ``plot_accuracy_by_group``: accuracy ± standard error per classifier and group
+  (``04_prompt_engineering_and_ensembling.ipynb``)
 - ``plot_curve``: training curves (the training lesson)
+- ``plot_few_shot``, ``plot_interpolation``: k-shot probes against zero-shot, and WiSE-FT's
+  weight mixing (``08_beyond_zero_shot.ipynb``)
 
 References
 ----------
@@ -37,14 +41,19 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.offsetbox import AnnotationBbox, OffsetImage
+from matplotlib.patches import Rectangle
+from matplotlib.ticker import PercentFormatter
 
 from .images import load_image
 
 __all__ = [
     "image_grid",
+    "plot_accuracy_by_group",
     "plot_curve",
     "plot_embedding_map",
+    "plot_few_shot",
     "plot_histograms",
+    "plot_interpolation",
     "plot_probs",
     "plot_similarity",
 ]
@@ -241,6 +250,10 @@ def plot_probs(
     return fig
 
 
+_RIGHT = ("#1a7f37", "✓")  # (colour, mark) of a right prediction in image_grid
+_WRONG = ("#cf222e", "✗")  # and of a wrong one
+
+
 def image_grid(
     images: Sequence[Any],
     titles: Sequence[Any] | None = None,
@@ -248,6 +261,7 @@ def image_grid(
     *,
     size: float = 2.5,
     title: str | None = None,
+    correct: Sequence[bool] | None = None,
 ) -> Figure:
     """A grid of images, each with an optional title (samples, search results).
 
@@ -265,11 +279,15 @@ def image_grid(
         Width and height of each cell, in inches.
     title : str, optional
         A title over the whole grid.
+    correct : sequence of bool, optional
+        Mark each image as a right (``True``: a green frame and "✓" before its title) or a
+        wrong prediction (``False``: a red frame and "✗"), e.g. ``prediction == label``
+        (introduced in ``06_train_your_own_clip.ipynb``).
 
     Returns
     -------
     matplotlib.figure.Figure
-        One axes per image, axis lines off.
+        One axes per image, axis lines off (a coloured frame with ``correct``).
 
     Examples
     --------
@@ -280,6 +298,8 @@ def image_grid(
         raise ValueError("image_grid() got no images to show.")
     if titles is not None and len(titles) != len(images):
         raise ValueError(f"{len(titles)} titles for {len(images)} images.")
+    if correct is not None and len(correct) != len(images):
+        raise ValueError(f"{len(correct)} right/wrong marks for {len(images)} images.")
     ncols = max(1, min(ncols, len(images)))
     nrows = math.ceil(len(images) / ncols)
     extra_height = 0.45 if titles is not None else 0.0
@@ -292,8 +312,16 @@ def image_grid(
             continue
         ax.imshow(_thumbnail(images[index], int(size * 200)))
         ax.axis("off")
-        if titles is not None:
-            ax.set_title(textwrap.fill(str(titles[index]), characters), fontsize=10)
+        text = None if titles is None else str(titles[index])
+        if correct is not None:  # a coloured frame, and a mark that survives greyscale printing
+            colour, mark = _RIGHT if correct[index] else _WRONG
+            ax.add_patch(Rectangle((0, 0), 1, 1, transform=ax.transAxes, fill=False,
+                                   edgecolor=colour, linewidth=4, clip_on=False))
+            text = mark if text is None else f"{mark} {text}"
+        if text is not None:
+            ax.set_title(textwrap.fill(text, characters), fontsize=10,
+                         color="black" if correct is None else (_RIGHT if correct[index]
+                                                                 else _WRONG)[0])
     if title:
         fig.suptitle(title)
     return fig
@@ -461,6 +489,7 @@ def plot_curve(
     smooth: int = 1,
     logy: bool = False,
     title: str | None = None,
+    references: Mapping[str, float] | None = None,
 ) -> Figure:
     """Training curves: one line per named series, optionally smoothed.
 
@@ -479,11 +508,15 @@ def plot_curve(
         Use a logarithmic y axis.
     title : str, optional
         The axes title.
+    references : mapping of str to float, optional
+        Levels to compare the curves with, each drawn as a dashed horizontal line with its
+        name in the legend (``{"chance: log(64)": 4.16}``). The y axis stretches to show them.
 
     Returns
     -------
     matplotlib.figure.Figure
-        One axes with one line per series (two with smoothing) and a legend for named series.
+        One axes with one line per series (two with smoothing), one per reference, and a
+        legend beside the axes (never over the curves) when anything is named.
 
     Examples
     --------
@@ -502,12 +535,221 @@ def plot_curve(
                     label=name)
         else:
             ax.plot(xs, ys, color=colour, label=name)
+    for (name, level), style in zip((references or {}).items(), ("--", ":", "-.") * 4):
+        ax.axhline(level, color="0.35", linestyle=style, linewidth=1.2, label=name)
     if logy:
         ax.set_yscale("log")
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
-    if named:
-        ax.legend()
+    if named or references:
+        ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False,
+                  fontsize="small")  # beside the axes, so it never hides a curve
+    if title:
+        ax.set_title(title)
+    return fig
+
+
+def plot_accuracy_by_group(
+    table: Mapping[str, Mapping[str, Any]],
+    *,
+    n_se: float = 1.0,
+    chance: float | None = None,
+    ylabel: str = "accuracy",
+    title: str | None = None,
+) -> Figure:
+    """Accuracy of several classifiers in several groups, as points with error bars.
+
+    Introduced in `04_prompt_engineering_and_ensembling.ipynb`, where the classifiers are text
+    sides (a bare label, one template, an ensemble...) and the groups are drawing styles.
+
+    Parameters
+    ----------
+    table : mapping of str to mapping of str to value
+        ``{classifier: {group: value}}``. A value is an accuracy in 0..1, an
+        ``(accuracy, standard_error)`` pair, or a mapping with the keys ``"accuracy"`` and
+        ``"se"``. Groups run along the x axis in the order they first appear; a classifier may
+        leave a group out.
+    n_se : float
+        Each error bar reaches ``n_se`` standard errors either side of its point.
+    chance : float, optional
+        Draw a dotted line at this accuracy, e.g. ``1 / n_classes``.
+    ylabel : str
+        The y axis label (the error bars' size is added to it).
+    title : str, optional
+        The axes title.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        One axes: one errorbar series per classifier (``ax.containers``, in table order, each
+        with a legend entry), one x tick per group, y ticks in percent.
+
+    Examples
+    --------
+    >>> table = {"a photo of a {}.": {"sketch": (0.81, 0.03), "blurry": (0.70, 0.03)},
+    ...          "ensemble": {"sketch": (0.88, 0.02), "blurry": (0.79, 0.03)}}
+    >>> cc.plots.plot_accuracy_by_group(table, chance=1 / 24);
+    """
+    rows = {str(name): dict(groups) for name, groups in table.items()}
+    if not rows or not any(rows.values()):
+        raise ValueError("plot_accuracy_by_group() needs at least one classifier with one group.")
+    groups: list[str] = []
+    for values in rows.values():
+        groups += [str(group) for group in values if str(group) not in groups]
+    n_rows, n_groups = len(rows), len(groups)
+    width = min(0.8, 0.16 * n_rows)  # the spread of one group's points along x
+    offsets = np.linspace(-width / 2, width / 2, n_rows) if n_rows > 1 else np.zeros(1)
+    fig, ax = plt.subplots(figsize=(max(6.0, 1.1 * n_groups + 2.5), 4.2), layout="constrained")
+    markers = "osD^vP*Xh<>p"
+    colours = _categorical_colours(n_rows)
+    for k, (name, values) in enumerate(rows.items()):
+        points = {str(g): _accuracy_and_error(v) for g, v in values.items()}
+        xs = [groups.index(g) + offsets[k] for g in points]
+        ys = [accuracy for accuracy, _ in points.values()]
+        errors = [n_se * se for _, se in points.values()]
+        ax.errorbar(xs, ys, yerr=errors, fmt=markers[k % len(markers)], color=colours[k],
+                    capsize=3, markersize=6, linewidth=1.5, label=name)
+    for boundary in range(1, n_groups):  # faint separators between groups
+        ax.axvline(boundary - 0.5, color="0.9", linewidth=1, zorder=0)
+    if chance is not None:
+        ax.axhline(chance, color="0.5", linestyle=":", linewidth=1.2, label="chance")
+    ax.set_xticks(range(n_groups), labels=groups)
+    ax.set_xlim(-0.5, n_groups - 0.5)
+    ax.yaxis.set_major_formatter(PercentFormatter(1.0))
+    bars = "standard error" if n_se == 1 else f"{n_se:g} standard errors"
+    ax.set_ylabel(f"{ylabel} (± {bars})")
+    for side in ("top", "right"):
+        ax.spines[side].set_visible(False)
+    handles, names = ax.get_legend_handles_labels()
+    order = sorted(range(len(names)), key=lambda i: names[i] == "chance")  # chance last
+    ax.legend([handles[i] for i in order], [names[i] for i in order], fontsize="small",
+              loc="center left", bbox_to_anchor=(1.01, 0.5), frameon=False)
+    if title:
+        ax.set_title(title)
+    return fig
+
+
+def _accuracy_and_error(value: Any) -> tuple[float, float]:
+    """``(accuracy, standard_error)`` from a number, a pair, or ``{"accuracy", "se"}``."""
+    if isinstance(value, Mapping):
+        return float(value["accuracy"]), float(value.get("se", 0.0))
+    if isinstance(value, (tuple, list)):
+        accuracy, error = value
+        return float(accuracy), float(error)
+    return float(value), 0.0
+
+
+def plot_few_shot(
+    curves: Any,
+    *,
+    zero_shot: float | None = None,
+    paper: str | None = None,
+    title: str | None = None,
+) -> Figure:
+    """Accuracy of k-shot linear probes against k, with zero-shot as a horizontal line.
+
+    Introduced in `08_beyond_zero_shot.ipynb`.
+
+    Parameters
+    ----------
+    curves : FewShotCurve, or mapping of name to FewShotCurve
+        From ``cc.probe.few_shot_curve``. Each draw is a faint dot, the mean a line, and the
+        band spans the lowest to the highest draw.
+    zero_shot : float, optional
+        The zero-shot accuracy; default the first curve's ``zero_shot``. Where the first
+        curve's mean reaches it (``curve.crossover()``) gets a vertical marker.
+    paper : str, optional
+        A note printed in the corner, e.g. the CLIP paper's crossover for comparison.
+    title : str, optional
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        One axes, shots per class on a log2 axis.
+
+    Examples
+    --------
+    >>> curve = cc.probe.few_shot_curve(pool, pool_y, test, test_y, zero_shot=0.9)  # doctest: +SKIP
+    >>> cc.plots.plot_few_shot(curve, paper="CLIP paper: zero-shot ≈ 4-shot");  # doctest: +SKIP
+    """
+    named = isinstance(curves, Mapping)
+    series = dict(curves) if named else {"linear probe": curves}
+    first = next(iter(series.values()))
+    zero_shot = first.zero_shot if zero_shot is None else zero_shot
+    fig, ax = plt.subplots(figsize=(7.0, 4.2), layout="constrained")
+    for (name, curve), colour in zip(series.items(), _categorical_colours(len(series))):
+        shots = np.asarray(curve.shots, dtype=float)
+        accuracies = np.asarray(curve.accuracies)  # [len(shots), draws]
+        ax.fill_between(shots, accuracies.min(axis=1), accuracies.max(axis=1), color=colour,
+                        alpha=0.15, linewidth=0)
+        for k, row in zip(shots, accuracies):
+            ax.plot(np.full(len(row), k), row, ".", color=colour, alpha=0.4, markersize=4)
+        ax.plot(shots, accuracies.mean(axis=1), "o-", color=colour,
+                label=f"{name} (mean of {accuracies.shape[1]} draws, band: min to max)")
+    if zero_shot is not None:
+        ax.axhline(zero_shot, color="0.2", linestyle="--", linewidth=1.3,
+                   label=f"zero-shot {zero_shot:.1%}")
+        crossing = first.crossover() if first.zero_shot == zero_shot else None
+        if crossing is not None:
+            ax.axvline(crossing, color="tab:red", linestyle=":", linewidth=1.3,
+                       label=f"crossover ≈ {crossing:.1f} shots per class"
+                   + (f" ({next(iter(series))})" if named else ""))
+    ax.set_xscale("log", base=2)
+    ax.set_xticks(np.asarray(first.shots, dtype=float))
+    ax.set_xticklabels([str(k) for k in first.shots])
+    ax.yaxis.set_major_formatter(PercentFormatter(1.0))
+    ax.set_xlabel("labelled examples per class (shots)")
+    ax.set_ylabel("test accuracy")
+    ax.legend(loc="lower right", fontsize="small")
+    if paper:
+        ax.text(0.01, 0.98, paper, transform=ax.transAxes, va="top", fontsize="small",
+                bbox={"facecolor": "white", "edgecolor": "0.7", "alpha": 0.9})
+    if title:
+        ax.set_title(title)
+    return fig
+
+
+def plot_interpolation(
+    alphas: Any,
+    accuracies: Mapping[str, Any],
+    *,
+    title: str | None = None,
+) -> Figure:
+    """Accuracy of weights mixed between zero-shot (alpha 0) and a probe (alpha 1), WiSE-FT.
+
+    Introduced in `08_beyond_zero_shot.ipynb`.
+
+    Parameters
+    ----------
+    alphas : sequence of float
+        The mixing weights, from 0 (zero-shot) to 1 (the probe).
+    accuracies : mapping of str to sequence
+        One accuracy per alpha for each test set (``{"photos": [...], "shifted": [...]}``); a
+        2-D value ``[len(alphas), draws]`` is drawn as its mean with a min-to-max band.
+    title : str, optional
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        One axes; each line's best alpha is marked with a star.
+    """
+    xs = _to_numpy(alphas).ravel()
+    fig, ax = plt.subplots(figsize=(7.0, 4.0), layout="constrained")
+    for (name, values), colour in zip(accuracies.items(), _categorical_colours(len(accuracies))):
+        ys = _to_numpy(values).reshape(len(xs), -1)  # [len(alphas), draws]
+        mean = ys.mean(axis=1)
+        if ys.shape[1] > 1:
+            ax.fill_between(xs, ys.min(axis=1), ys.max(axis=1), color=colour, alpha=0.15,
+                            linewidth=0)
+        ax.plot(xs, mean, "o-", color=colour, label=name, markersize=4)
+        best = int(mean.argmax())
+        ax.plot(xs[best], mean[best], "*", color=colour, markersize=14)
+    ax.set_xticks([0.0, 0.25, 0.5, 0.75, 1.0])
+    ax.set_xticklabels(["0\nzero-shot", "0.25", "0.5", "0.75", "1\nprobe"])
+    ax.yaxis.set_major_formatter(PercentFormatter(1.0))
+    ax.set_xlabel("alpha: weight = (1 - alpha) · zero-shot + alpha · probe")
+    ax.set_ylabel("test accuracy")
+    ax.legend(fontsize="small")
     if title:
         ax.set_title(title)
     return fig

@@ -94,6 +94,16 @@ class ImageIndex:
         if isinstance(images, (str, os.PathLike)):
             candidates = _list_images(Path(images))
         else:
+            if isinstance(images, (bytes, bytearray, memoryview, Image.Image)) or not hasattr(
+                    images, "__iter__"):
+                raise TypeError(f"ImageIndex indexes image files: pass a folder or a list of "
+                                f"paths, not {type(images).__name__}. Save in-memory images to "
+                                "files first (image.save('folder/name.png')).")
+            images = list(images)
+            for i, p in enumerate(images):
+                if not isinstance(p, (str, os.PathLike)):
+                    raise TypeError(f"ImageIndex: item {i} of the list is a "
+                                    f"{type(p).__name__}, not a path. Pass file paths only.")
             candidates = [Path(p) for p in images]
             if not candidates:
                 raise ValueError("ImageIndex needs at least one image; got an empty list.")

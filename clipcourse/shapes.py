@@ -6,6 +6,11 @@ state (each function makes its own ``numpy.random.Generator``).
 
 * Vocabulary: ``COLOURS`` (6), ``SHAPES`` (4), ``STYLES`` (filled, outline, textured),
   ``BACKGROUNDS`` (plain, noisy, cluttered), and ``label(colour, shape)`` -> ``"red circle"``.
+* World v2 (the bundled model's): ``LOOKS``, image-wide rendering styles (photo, sketch, blurry,
+  pixelated, grainy, faded) that captions name some of the time in varied words ("a blurry
+  photo of ...", "... out of focus", "pixel art of ..."), and ``SHAPE_SYNONYMS`` ("disc",
+  "box", ...) that captions sometimes use. ``make_dataset(..., p_look=, p_variant=)`` switches
+  them on (off by default); ``make_test_set(..., looks=LOOKS)`` draws a mixed-style test set.
 * Controlled stimuli: describe objects with :class:`ShapeSpec` and draw them with
   :func:`draw_scene`; write a word onto an image with :func:`draw_text` (typographic attacks).
 * Random scenes with captions: :func:`random_scene` and :func:`make_dataset`. Captions vary their
@@ -31,8 +36,8 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
 __all__ = [
-    "COLOURS", "EXTRA_COLOURS", "SHAPES", "STYLES", "BACKGROUNDS", "NUMBER_WORDS", "HOLDOUT",
-    "COLOUR_RGB",
+    "COLOURS", "EXTRA_COLOURS", "SHAPES", "STYLES", "BACKGROUNDS", "LOOKS", "SHAPE_SYNONYMS",
+    "NUMBER_WORDS", "HOLDOUT", "COLOUR_RGB",
     "ShapeSpec", "Scene", "ShapesDataset", "LabelledShapes", "ChoiceSet",
     "label", "all_labels", "draw_scene", "draw_text", "random_scene", "make_dataset",
     "make_test_set", "make_counting_set", "make_relation_set",
@@ -45,6 +50,15 @@ EXTRA_COLOURS = ("pink", "brown", "grey", "cyan")
 SHAPES = ("circle", "square", "triangle", "star")
 STYLES = ("filled", "outline", "textured")
 BACKGROUNDS = ("plain", "noisy", "cluttered")
+#: Image-wide rendering styles ("looks") of world v2, applied to the whole picture after drawing:
+#: an ordinary sharp ``"photo"`` (today's drawings), a ``"sketch"`` (every object outlined), a
+#: ``"blurry"`` photo, a ``"pixelated"`` (low-resolution) one, a ``"grainy"`` (noisy) one and a
+#: ``"faded"`` (low-contrast, washed-out) one. Captions name the look some of the time, in varied
+#: words, as alt-text does; ``templates.STYLE_TEMPLATES`` holds one prompt per look.
+LOOKS = ("photo", "sketch", "blurry", "pixelated", "grainy", "faded")
+#: Other names captions use for each shape (``make_dataset(..., p_variant=...)``): "a red disc".
+SHAPE_SYNONYMS = {"circle": ("disc", "dot"), "square": ("box", "block"),
+                  "triangle": ("wedge",), "star": ("starburst",)}
 NUMBER_WORDS = ("zero", "one", "two", "three", "four", "five", "six")
 
 #: Colour × shape pairs kept out of training by default: one per shape, each a different colour.
@@ -177,6 +191,8 @@ class Scene:
     text : tuple, optional
         ``(words, (x, y), height, ink, paper)``: words written on a blank image (a ``"text"``
         scene; ``ink`` and ``paper`` are RGB).
+    look : str
+        One of ``LOOKS``: how the whole image is rendered (default ``"photo"``).
     """
 
     objects: list
@@ -187,6 +203,7 @@ class Scene:
     seed: int
     greyscale: bool = False
     text: tuple | None = None
+    look: str = "photo"
 
     def draw(self, image_size: int = 64) -> Image.Image:
         """Render this scene (same pixels every time)."""
@@ -195,7 +212,7 @@ class Scene:
             return draw_text(Image.new("RGB", (image_size, image_size), paper), words,
                              position=position, height=height, colour=ink, box=None)
         return draw_scene(self.objects, background=self.background, image_size=image_size,
-                          seed=self.seed, greyscale=self.greyscale)
+                          seed=self.seed, greyscale=self.greyscale, look=self.look)
 
 
 @dataclass
@@ -218,10 +235,18 @@ class ShapesDataset(_ImageSet):
 
 @dataclass
 class LabelledShapes(_ImageSet):
-    """What :func:`make_test_set` returns: single-object images with their class names."""
+    """What :func:`make_test_set` returns: single-object images with their class names.
+
+    ``looks[i]`` is the rendering style (one of ``LOOKS``) of ``images[i]``.
+    """
 
     labels: list
     objects: list
+    looks: list | None = None
+
+    def __post_init__(self):
+        if self.looks is None:
+            self.looks = ["photo"] * len(self.images)
 
 
 @dataclass
@@ -346,7 +371,8 @@ def _box(obj: ShapeSpec, side: int, pad: int) -> tuple[int, int, int, int]:
 
 
 def draw_scene(objects: Sequence[ShapeSpec], background: str = "plain", *, image_size: int = 64,
-               seed: int = 0, text: str | None = None, greyscale: bool = False) -> Image.Image:
+               seed: int = 0, text: str | None = None, greyscale: bool = False,
+               look: str = "photo") -> Image.Image:
     """Draw ``objects`` (in order, later ones on top) on a background.
 
     Parameters
@@ -364,6 +390,12 @@ def draw_scene(objects: Sequence[ShapeSpec], background: str = "plain", *, image
         A word written across the image (see :func:`draw_text`).
     greyscale : bool
         Render a black-and-white photo (still an RGB image).
+    look : str
+        One of ``LOOKS``, the style of the whole image: ``"photo"`` (default, as drawn),
+        ``"sketch"`` (every object drawn as an outline), ``"blurry"`` (a Gaussian blur of 1 to
+        2 pixels at 64 px), ``"pixelated"`` (blocks of 2.5 to 4 pixels), ``"grainy"`` (strong
+        pixel noise, 20 to 35 grey levels) or ``"faded"`` (contrast cut to 0.3 to 0.5, washed
+        out).
 
     Returns
     -------
@@ -378,6 +410,10 @@ def draw_scene(objects: Sequence[ShapeSpec], background: str = "plain", *, image
 
     Introduced in ``03_zero_shot_classification.ipynb``.
     """
+    if look not in LOOKS:
+        raise ValueError(f"Unknown look {look!r}; choose from {LOOKS}")
+    if look == "sketch":
+        objects = [replace(obj, style="outline") for obj in objects]
     rng = np.random.default_rng(seed)
     side = image_size * _SUPERSAMPLE
     canvas = _background(background, side, rng)  # [side, side, 3]
@@ -402,11 +438,37 @@ def draw_scene(objects: Sequence[ShapeSpec], background: str = "plain", *, image
         pixels = np.asarray(image, dtype=np.float32)
         pixels = pixels + rng.normal(0, rng.uniform(6, 20), pixels.shape)
         image = Image.fromarray(np.clip(pixels, 0, 255).astype(np.uint8))
+    if look not in ("photo", "sketch"):
+        image = _apply_look(image, look, rng)
     if greyscale:
         image = image.convert("L").convert("RGB")
     if text is not None:
         image = draw_text(image, text)
     return image
+
+
+def _apply_look(image: Image.Image, look: str, rng: np.random.Generator) -> Image.Image:
+    """Blur, pixelate, add grain to or fade a finished image (sizes scale with its side)."""
+    side = image.size[0]
+    scale = side / 64
+    if look == "blurry":
+        return image.filter(ImageFilter.GaussianBlur(rng.uniform(1.0, 2.0) * scale))
+    if look == "pixelated":
+        block = rng.uniform(2.5, 4) * scale
+        small = max(2, round(side / block))
+        return image.resize((small, small), Image.BOX).resize((side, side), Image.NEAREST)
+    pixels = np.asarray(image, dtype=np.float32)  # [side, side, 3]
+    if look == "grainy":
+        sigma = rng.uniform(20, 35)
+        grain = rng.normal(0, sigma, (side, side, 1)) + rng.normal(0, sigma / 3, pixels.shape)
+        pixels = pixels + grain
+    elif look == "faded":
+        contrast = rng.uniform(0.3, 0.5)
+        haze = rng.uniform(150, 225)
+        pixels = haze + contrast * (pixels - haze)
+    else:
+        raise ValueError(f"Unknown look {look!r}; choose from {LOOKS}")
+    return Image.fromarray(np.clip(pixels, 0, 255).astype(np.uint8))
 
 
 def draw_text(image: Image.Image, text: str, *, position: tuple[float, float] = (0.5, 0.85),
@@ -565,6 +627,64 @@ _STYLE_WORDS = {
 }
 
 
+# How alt-text names each look; {np} is the noun phrase ("a red circle", "two blue stars").
+_LOOK_CAPTIONS = {
+    "sketch": ("a sketch of {np}.", "a line drawing of {np}", "an outline of {np}.",
+               "a doodle of {np}", "{Np}, sketched", "a pencil sketch of {np}",
+               "a quick sketch of {np} on {bg} background", "outline drawing: {np}"),
+    "blurry": ("a blurry photo of {np}.", "a blurred image of {np}",
+               "an out of focus photo of {np}",
+               "{Np}, blurry", "a fuzzy picture of {np}.", "a blurry picture of {np}",
+               "{np}, out of focus", "a soft, blurred shot of {np}"),
+    "pixelated": ("a pixelated photo of {np}.", "a low resolution photo of {np}",
+                  "a pixelated image of {np}", "{Np} in pixel art", "{np}, pixelated",
+                  "a blocky low-res picture of {np}.", "a low-res image of {np}",
+                  "pixel art of {np}"),
+    "grainy": ("a grainy photo of {np}.", "a noisy photo of {np}", "a grainy image of {np}",
+               "{Np}, grainy", "a photo of {np} full of grain", "a noisy, speckled picture of {np}",
+               "{np} in a grainy shot", "a grainy picture of {np}."),
+    "faded": ("a faded photo of {np}.", "a low contrast photo of {np}",
+              "a washed out picture of {np}",
+              "{Np}, faded", "a pale, low-contrast image of {np}.", "a faded picture of {np}",
+              "a washed-out photo of {np}", "{np} in faded colours"),
+}
+
+
+def _shape_word(shape: str, rng: np.random.Generator, p_variant: float) -> str:
+    """The shape's name, or with probability ``p_variant`` one of its ``SHAPE_SYNONYMS``."""
+    if p_variant and rng.random() < p_variant:
+        return _pick(rng, SHAPE_SYNONYMS[shape])
+    return shape
+
+
+def _single_np(obj: ShapeSpec, rng: np.random.Generator, p_variant: float) -> str:
+    """A noun phrase for one object: "a red circle", often reworded ("a circle that is red")."""
+    word = _shape_word(obj.shape, rng, p_variant)
+    if rng.random() < 0.7:
+        return _np(obj.colour, word, 1, rng)
+    return _pick(rng, ("a {s} that is {c}", "a {c}-coloured {s}", "a {s} coloured {c}",
+                       "a {c} {s} shape", "one {c} {s}")).format(c=obj.colour, s=word)
+
+
+def _look_caption(objects: list[ShapeSpec], look: str, background: str,
+                  rng: np.random.Generator, p_variant: float) -> tuple[str, str, tuple]:
+    """``(caption, kind, key)`` naming the image's look: "a blurry photo of a red circle."."""
+    groups: dict[tuple[str, str], int] = {}
+    for obj in objects:
+        groups[(obj.colour, obj.shape)] = groups.get((obj.colour, obj.shape), 0) + 1
+    content = tuple(sorted((c, s, n) for (c, s), n in groups.items()))
+    if len(objects) == 1:
+        phrase, kind = _single_np(objects[0], rng, p_variant), "single"
+    else:
+        order = list(groups)
+        rng.shuffle(order)
+        phrase = _join([_np(c, s, groups[(c, s)], rng) for c, s in order])
+        kind = "count" if any(n > 1 for n in groups.values()) else "list"
+    text = _pick(rng, _LOOK_CAPTIONS[look]).format(np=phrase, Np=phrase[0].upper() + phrase[1:],
+                                                    bg=_bg_words(background, rng))
+    return text, kind, ("objects", content, look)
+
+
 def _bg_words(background: str, rng: np.random.Generator) -> str:
     return _pick(rng, {
         "plain": ("a plain", "a simple", "a blank", "a plain", "a clean"),
@@ -625,8 +745,8 @@ def _wrap(phrase: str, background: str, rng: np.random.Generator) -> str:
     return phrase + ("." if rng.random() < 0.3 else "")
 
 
-def _caption(objects: list[ShapeSpec], background: str, rng: np.random.Generator
-             ) -> tuple[str, str, tuple]:
+def _caption(objects: list[ShapeSpec], background: str, rng: np.random.Generator,
+             p_variant: float = 0.0, photo_weight: float = 1.0) -> tuple[str, str, tuple]:
     """``(caption, kind, key)`` for a scene (see :class:`Scene`)."""
     groups: dict[tuple[str, str], int] = {}
     for obj in objects:
@@ -642,11 +762,14 @@ def _caption(objects: list[ShapeSpec], background: str, rng: np.random.Generator
         return text.format(obj.colour), "partial", ("colours", (obj.colour,))
     if len(objects) == 1 and u < 0.88:
         obj = objects[0]
-        np_ = _np(obj.colour, obj.shape, 1, rng)
+        word = _shape_word(obj.shape, rng, p_variant)  # "circle", or "disc" now and then
+        np_ = _np(obj.colour, word, 1, rng)
         weights, templates = zip(*_SINGLE_TEMPLATES)
         p = np.array(weights, dtype=float)
+        if photo_weight != 1.0:  # make "a photo of ..." rarer (or commoner) among phrasings
+            p *= np.array([photo_weight if "photo of" in t else 1.0 for t in templates])
         template = templates[int(rng.choice(len(templates), p=p / p.sum()))]
-        text = template.format(np=np_, Np=np_[0].upper() + np_[1:], c=obj.colour, s=obj.shape,
+        text = template.format(np=np_, Np=np_[0].upper() + np_[1:], c=obj.colour, s=word,
                                bg=_bg_words(background, rng), where=_where(obj, rng),
                                size=_size_word(obj), stylewords=_pick(rng, _STYLE_WORDS[obj.style]))
         return text, "single", ("objects", content)
@@ -735,7 +858,9 @@ def random_scene(rng: np.random.Generator | int, *, holdout: Iterable[tuple[str,
                  p_single: float = 0.5, styles: Sequence[str] = STYLES,
                  backgrounds: Sequence[str] = BACKGROUNDS,
                  extra_colours: Sequence[str] = (), p_greyscale: float = 0.0,
-                 p_text: float = 0.0) -> Scene:
+                 p_text: float = 0.0, looks: Sequence[str] = LOOKS, p_look: float = 0.0,
+                 p_look_caption: float = 0.6, p_variant: float = 0.0,
+                 photo_weight: float = 1.0) -> Scene:
     """A random scene with its caption.
 
     Parameters
@@ -764,6 +889,23 @@ def random_scene(rng: np.random.Generator | int, *, holdout: Iterable[tuple[str,
         Share of images of written words ("red circle" on a sign), captioned with what they
         say, often the bare words, as alt-text of a sign or a logo is (default 0). A model
         trained on them learns to read a little, like real CLIP.
+    looks : sequence of str
+        World v2: the image-wide rendering styles (``LOOKS``) a scene may take besides
+        ``"photo"`` (default all of them; only used when ``p_look > 0``).
+    p_look : float
+        Share of scenes drawn in one of ``looks`` other than ``"photo"``, chosen evenly
+        (default 0: every scene is an ordinary photo, as in world v1).
+    p_look_caption : float
+        Share of those scenes whose caption names the look, in one of several phrasings
+        ("a blurry photo of a red circle.", "a red circle, out of focus", "pixel art of ...");
+        the others get an ordinary caption, as alt-text often ignores blur or grain (default 0.6).
+    p_variant : float
+        Share of single-object captions that call the shape by another name from
+        ``SHAPE_SYNONYMS`` ("a red disc", "a blue box"); default 0.
+    photo_weight : float
+        Relative weight of the "a photo of ..." phrasings among single-object captions
+        (default 1). Below 1, "a photo of a {}." becomes one phrasing among many instead of the
+        most common one, as on the web, so no single template is the best-trained one.
 
     Returns
     -------
@@ -805,9 +947,20 @@ def random_scene(rng: np.random.Generator | int, *, holdout: Iterable[tuple[str,
         caption, key = _grey_caption(placed, rng)
         return Scene(objects=placed, background=background, caption=caption, kind="greyscale",
                      key=key, seed=int(rng.integers(2**31)), greyscale=True)
-    caption, kind, key = _caption(placed, background, rng)
+    look = "photo"
+    others = [name for name in looks if name != "photo"]
+    if p_look and others and rng.random() < p_look:
+        look = _pick(rng, others)
+        if look not in LOOKS:
+            raise ValueError(f"Unknown look {look!r}; choose from {LOOKS}")
+        if look == "sketch":
+            placed = [replace(obj, style="outline") for obj in placed]
+    if look != "photo" and rng.random() < p_look_caption:
+        caption, kind, key = _look_caption(placed, look, background, rng, p_variant)
+    else:
+        caption, kind, key = _caption(placed, background, rng, p_variant, photo_weight)
     return Scene(objects=placed, background=background, caption=caption, kind=kind, key=key,
-                 seed=int(rng.integers(2**31)))
+                 seed=int(rng.integers(2**31)), look=look)
 
 
 def make_dataset(n: int, seed: int = 0, *, image_size: int = 64,
@@ -816,7 +969,9 @@ def make_dataset(n: int, seed: int = 0, *, image_size: int = 64,
                  p_single: float = 0.5, styles: Sequence[str] = STYLES,
                  backgrounds: Sequence[str] = BACKGROUNDS,
                  extra_colours: Sequence[str] = (), p_greyscale: float = 0.0,
-                 p_text: float = 0.0) -> ShapesDataset:
+                 p_text: float = 0.0, looks: Sequence[str] = LOOKS, p_look: float = 0.0,
+                 p_look_caption: float = 0.6, p_variant: float = 0.0,
+                 photo_weight: float = 1.0) -> ShapesDataset:
     """``n`` random captioned scenes: training data for a tiny CLIP.
 
     Parameters
@@ -829,6 +984,11 @@ def make_dataset(n: int, seed: int = 0, *, image_size: int = 64,
         Side of each image (the bundled model reads 64 px).
     holdout, bias, max_objects, p_single, styles, backgrounds, extra_colours, p_greyscale, p_text
         As in :func:`random_scene`.
+    looks, p_look, p_look_caption, p_variant, photo_weight
+        World v2's knobs, as in :func:`random_scene`: the share of blurry, pixelated, grainy,
+        faded and sketched images, how often captions say so, and how often a shape goes by
+        another name. The defaults give world v1 (every image a plain photo); the bundled
+        model's values are in ``clipcourse.train.TINY_RECIPE``.
 
     Returns
     -------
@@ -847,7 +1007,9 @@ def make_dataset(n: int, seed: int = 0, *, image_size: int = 64,
     scenes = [random_scene(rng, holdout=holdout, bias=bias, max_objects=max_objects,
                            p_single=p_single, styles=styles, backgrounds=backgrounds,
                            extra_colours=extra_colours, p_greyscale=p_greyscale,
-                           p_text=p_text)
+                           p_text=p_text, looks=looks, p_look=p_look,
+                           p_look_caption=p_look_caption, p_variant=p_variant,
+                           photo_weight=photo_weight)
               for _ in range(n)]
     images = [scene.draw(image_size) for scene in scenes]
     return ShapesDataset(images=images, captions=[s.caption for s in scenes], scenes=scenes)
@@ -862,7 +1024,8 @@ def _test_object(rng: np.random.Generator, colour: str, shape: str, styles, size
 
 def make_test_set(n: int, seed: int = 1, *, pairs: Iterable[tuple[str, str]] | None = None,
                   image_size: int = 64, styles: Sequence[str] = STYLES,
-                  backgrounds: Sequence[str] = BACKGROUNDS) -> LabelledShapes:
+                  backgrounds: Sequence[str] = BACKGROUNDS,
+                  looks: Sequence[str] | None = None) -> LabelledShapes:
     """``n`` single-object images labelled ``"colour shape"``, for zero-shot evaluation.
 
     Parameters
@@ -876,11 +1039,18 @@ def make_test_set(n: int, seed: int = 1, *, pairs: Iterable[tuple[str, str]] | N
     image_size : int
     styles, backgrounds : sequences of str
         The drawing styles and backgrounds to choose from.
+    looks : sequence of str, optional
+        Image-wide rendering styles from ``LOOKS``. ``None`` (default): ordinary photos only,
+        the same pixels as before looks existed. ``("blurry",)``: every image blurry.
+        ``LOOKS``: a mixed-style set; the looks take turns after each round of ``pairs``, so
+        with ``n`` a multiple of ``len(pairs) * len(looks)`` every pair appears equally often
+        in every look.
 
     Returns
     -------
     LabelledShapes
-        ``images``, ``labels`` (e.g. ``"red circle"``) and the drawn ``objects``.
+        ``images``, ``labels`` (e.g. ``"red circle"``), the drawn ``objects`` and each
+        image's ``looks``.
 
     Examples
     --------
@@ -892,16 +1062,20 @@ def make_test_set(n: int, seed: int = 1, *, pairs: Iterable[tuple[str, str]] | N
     """
     pairs = [(c, s) for c in COLOURS for s in SHAPES] if pairs is None else list(pairs)
     rng = np.random.default_rng(seed)
-    images, labels, objects = [], [], []
+    images, labels, objects, image_looks = [], [], [], []
     for i in range(n):
         colour, shape = pairs[i % len(pairs)]
+        look = "photo" if looks is None else looks[(i // len(pairs)) % len(looks)]
         obj = _test_object(rng, colour, shape, styles, (0.16, 0.42))
+        if look == "sketch":
+            obj = replace(obj, style="outline")
         background = _pick(rng, list(backgrounds))
         images.append(draw_scene([obj], background, image_size=image_size,
-                                 seed=int(rng.integers(2**31))))
+                                 seed=int(rng.integers(2**31)), look=look))
         labels.append(label(colour, shape))
         objects.append(obj)
-    return LabelledShapes(images=images, labels=labels, objects=objects)
+        image_looks.append(look)
+    return LabelledShapes(images=images, labels=labels, objects=objects, looks=image_looks)
 
 
 def make_counting_set(n: int, seed: int = 2, *, max_count: int = 4, image_size: int = 64,

@@ -14,6 +14,14 @@ The markers are nbgrader's, each alone on its line, in code or markdown cells::
     ### END SOLUTION
 
 Lines before ``### BEGIN SOLUTION`` and after ``### END SOLUTION`` stay in the student copy.
+A code solution becomes ``# YOUR CODE HERE`` (plus ``pass`` inside a block), not nbgrader's
+``raise NotImplementedError()``: the exercise's answer variable, set to ``None`` on a line before
+the markers, stays unanswered, and its check cell says so, so Run All goes on past a skipped
+exercise. The copies carry nbgrader's cell metadata on solution and check cells
+(:func:`add_nbgrader_metadata`), so they also work as an nbgrader assignment.
+
+``make_student_copies`` never writes into its own source folder (or a folder inside it) and
+never overwrites a notebook that holds solution markers: a lesson's solutions cannot be lost.
 
 These functions work on the notebooks' JSON as plain dicts and write it back the way JupyterLab
 does (``indent=1``, sorted keys, a final newline), so a stripped notebook that JupyterLab saves
@@ -34,7 +42,8 @@ from typing import Iterable, TextIO
 
 __all__ = [
     "make_student_copies", "check_solutions", "strip_notebooks", "strip_notebook",
-    "notebook_problems", "to_student", "SolutionMarkerError",
+    "notebook_problems", "to_student", "add_nbgrader_metadata", "SolutionMarkerError",
+    "NotebookError", "StudentCopyError",
     "BEGIN_SOLUTION", "END_SOLUTION", "CHECK_OUTPUT_MARK", "CODE_STUB", "MARKDOWN_STUB",
 ]
 
@@ -42,8 +51,10 @@ BEGIN_SOLUTION = "### BEGIN SOLUTION"
 END_SOLUTION = "### END SOLUTION"
 #: A code cell whose source contains this keeps its output: nbval compares against it.
 CHECK_OUTPUT_MARK = "# NBVAL_CHECK_OUTPUT"
-#: What a code solution becomes in the student copy (nbgrader's stub).
-CODE_STUB = "# YOUR CODE HERE\nraise NotImplementedError()"
+#: What a code solution becomes in the student copy. Not nbgrader's ``raise
+#: NotImplementedError()``: a raise would stop Run All at the first skipped exercise, whose check
+#: cell already says "not answered yet". Inside a block (an indented solution) ``pass`` follows.
+CODE_STUB = "# YOUR CODE HERE"
 #: What a markdown solution becomes in the student copy.
 MARKDOWN_STUB = "*Your answer here.*"
 
@@ -61,6 +72,16 @@ _EXERCISE = re.compile(r"^\s{0,3}(#{1,6})\s+Exercise\b(.*)$", re.IGNORECASE)
 _HEADING = re.compile(r"^\s{0,3}(#{1,6})\s")
 _FENCE = re.compile(r"^\s{0,3}(```|~~~)")
 _NEAR_MARKER = re.compile(r"(BEGIN|END)[ _]?SOLUTION", re.IGNORECASE)
+
+
+class NotebookError(ValueError):
+    """A file that should be a notebook is not one (not UTF-8, not JSON, or not shaped like a
+    notebook); the message names the file and what is wrong."""
+
+
+class StudentCopyError(ValueError):
+    """Student copies cannot be written where asked (the output folder is the source, lies inside
+    it, is a file, or would overwrite a lesson with solutions); nothing was written."""
 
 
 class SolutionMarkerError(ValueError):
@@ -88,6 +109,40 @@ def _dumps(nb: dict) -> str:
 def _read(path: Path) -> dict:
     with open(path, encoding="utf-8") as f:
         return json.load(f)
+
+
+def _read_notebook(path: Path) -> dict:
+    """The notebook at ``path`` as a dict, or :class:`NotebookError` saying why it is not one."""
+    try:
+        text = path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise NotebookError(f"{path}: not a notebook: not UTF-8 text ({err.reason} at byte "
+                            f"{err.start}); save it again from Jupyter") from None
+    try:
+        nb = json.loads(text)
+    except json.JSONDecodeError as err:
+        raise NotebookError(f"{path}: not a notebook: invalid JSON at line {err.lineno}, "
+                            f"column {err.colno} ({err.msg})") from None
+    problem = None
+    if not isinstance(nb, dict):
+        problem = f"the JSON is a {type(nb).__name__}, not an object"
+    elif not isinstance(nb.get("cells"), list):
+        problem = "it has no list of cells"
+    elif not isinstance(nb.get("metadata", {}), dict):
+        problem = "its metadata is not an object"
+    else:
+        for number, cell in enumerate(nb["cells"], 1):
+            source = cell.get("source", "") if isinstance(cell, dict) else None
+            if not isinstance(cell, dict) or not isinstance(cell.get("metadata", {}), dict):
+                problem = f"cell {number} is not a cell object"
+            elif not (isinstance(source, str) or (isinstance(source, list)
+                                                  and all(isinstance(s, str) for s in source))):
+                problem = f"cell {number}'s source is neither text nor a list of lines"
+            if problem:
+                break
+    if problem:
+        raise NotebookError(f"{path}: not a notebook: {problem}")
+    return nb
 
 
 def _umask() -> int:
@@ -163,7 +218,10 @@ def _replace_solutions(text: str, stub: str) -> str:
     for begin, end in regions:
         kept.extend(lines[start:begin])
         indent = lines[begin][: len(lines[begin]) - len(lines[begin].lstrip())]
-        kept.extend(indent + stub_line if stub_line else "" for stub_line in stub.splitlines())
+        stub_lines = stub.splitlines()
+        if indent and stub == CODE_STUB:
+            stub_lines.append("pass")  # a block needs a statement
+        kept.extend(indent + stub_line if stub_line else "" for stub_line in stub_lines)
         start = end + 1
     kept.extend(lines[start:])
     result = "\n".join(kept)
@@ -180,12 +238,73 @@ def _clear_cell(cell: dict) -> None:
         metadata.pop(key, None)
 
 
+#: A check cell calls ``cc.exercises.check("NN.k", ...)``; group 1 is the exercise key.
+CHECK_CALL = re.compile(r"""exercises\.check\(\s*["'](\d+\.\d+)["']""")
+_NBGRADER_SCHEMA = 3  # nbgrader's cell metadata schema (nbgrader/nbgraderformat/v3)
+
+
+def check_key(cell: dict) -> str | None:
+    """The exercise key a code cell checks (``"03.2"``), or None if it is no check cell."""
+    if not isinstance(cell, dict) or cell.get("cell_type") != "code":
+        return None
+    match = CHECK_CALL.search(_source(cell))
+    return match.group(1) if match else None
+
+
+def add_nbgrader_metadata(nb: dict, points: dict[str, int] | None = None) -> dict:
+    """Mark solution and check cells with nbgrader's own cell metadata (in place; returns ``nb``).
+
+    A check cell (``cc.exercises.check("NN.k", ...)``) becomes an autograded test cell:
+    ``{"grade": true, "solution": false, "locked": true, "points": P, "grade_id":
+    "check-NN-k", "schema_version": 3}``. A code cell with solution markers becomes a solution
+    cell: ``{"grade": false, "solution": true, "locked": false, "grade_id": "solution-NN-k"}``,
+    named after the check that follows it. nbgrader scores a test cell by whether it raised, and
+    ``check`` raises only under nbgrader's autograder (``NBGRADER_EXECUTION``). ``points`` maps
+    keys to points (default: ``clipcourse.exercises.EXERCISES``, else 1).
+    """
+    if points is None:
+        from .exercises import EXERCISES
+
+        points = {key: entry.points for key, entry in EXERCISES.items()}
+    cells = nb.get("cells", [])
+    pending: list[dict] = []  # solution cells waiting for their check
+    used: set[str] = set()
+    for number, cell in enumerate(cells, 1):
+        key = check_key(cell)
+        if key is not None:
+            grade_id = f"check-{key.replace('.', '-')}"
+            if grade_id in used:
+                continue  # nbgrader needs unique ids: only the first check of a key is graded
+            used.add(grade_id)
+            cell.setdefault("metadata", {})["nbgrader"] = {
+                "grade": True, "grade_id": grade_id, "locked": True,
+                "points": points.get(key, 1), "schema_version": _NBGRADER_SCHEMA,
+                "solution": False, "task": False}
+            for solution in pending:
+                solution["metadata"]["nbgrader"]["grade_id"] = f"solution-{key.replace('.', '-')}"
+            pending = []
+        elif cell.get("cell_type") == "code" and _solution_regions(_source(cell))[0]:
+            cell.setdefault("metadata", {})["nbgrader"] = {
+                "grade": False, "grade_id": f"solution-cell-{number}", "locked": False,
+                "schema_version": _NBGRADER_SCHEMA, "solution": True, "task": False}
+            pending.append(cell)
+    ids = [c["metadata"]["nbgrader"]["grade_id"] for c in cells
+           if isinstance(c.get("metadata", {}).get("nbgrader"), dict)]
+    for cell in cells:  # two solutions before one check: keep the ids unique
+        meta = cell.get("metadata", {}).get("nbgrader")
+        if isinstance(meta, dict) and ids.count(meta["grade_id"]) > 1:
+            meta["grade_id"] = f"{meta['grade_id']}-{cells.index(cell) + 1}"
+    return nb
+
+
 def to_student(nb: dict, name: str = "notebook") -> dict:
     """A student copy of the notebook ``nb`` (a JSON dict); ``nb`` itself is left unchanged.
 
     Solutions between the markers become :data:`CODE_STUB` in code cells and
     :data:`MARKDOWN_STUB` in markdown cells; every output and execution count is cleared, and
-    widget state and session-only metadata are dropped.
+    widget state and session-only metadata are dropped. Solution and check cells carry
+    nbgrader's metadata (:func:`add_nbgrader_metadata`), and check cells are read-only in
+    JupyterLab (``editable`` and ``deletable`` false, as nbgrader locks its test cells).
 
     Raises
     ------
@@ -196,7 +315,10 @@ def to_student(nb: dict, name: str = "notebook") -> dict:
     for key in _NOTEBOOK_NOISE:
         student.get("metadata", {}).pop(key, None)
     student.get("metadata", {}).pop(_META_NS, None)
+    add_nbgrader_metadata(student)
     for number, cell in enumerate(student.get("cells", []), 1):
+        if check_key(cell) is not None:
+            cell.setdefault("metadata", {}).update(editable=False, deletable=False)
         stub = {"code": CODE_STUB, "markdown": MARKDOWN_STUB}.get(cell.get("cell_type"))
         if stub is not None:
             try:
@@ -263,6 +385,29 @@ def _assets(src: Path) -> list[Path]:
     return found
 
 
+def _has_solutions(path: Path) -> bool:
+    """Whether the file at ``path`` holds a solution marker (read as bytes: any file counts)."""
+    try:
+        return path.is_file() and BEGIN_SOLUTION.encode() in path.read_bytes()
+    except OSError:
+        return False
+
+
+def _check_output(src: Path, out: Path) -> None:
+    """Refuse an output path that is the lesson folder, lies inside it, or is a file."""
+    source, target = src.resolve(), out.resolve()
+    if target == source:
+        raise StudentCopyError(f"the output folder {out} is the lesson folder itself: the copies "
+                               "would replace the lessons and their solutions. Choose another "
+                               "folder, e.g. student/")
+    if source in target.parents:
+        raise StudentCopyError(f"the output folder {out} is inside the lesson folder {src}: each "
+                               "run would copy the previous copies one level deeper. Choose a "
+                               "folder outside it, e.g. student/")
+    if out.exists() and not out.is_dir():
+        raise StudentCopyError(f"the output path {out} is a file, not a folder")
+
+
 def make_student_copies(src: str | os.PathLike | None = None,
                         out: str | os.PathLike = "student", force: bool = False, *,
                         stream: TextIO | None = None) -> dict[str, str]:
@@ -300,9 +445,14 @@ def make_student_copies(src: str | os.PathLike | None = None,
     Raises
     ------
     FileNotFoundError
-        When ``src`` holds no notebook.
+        When ``src`` is missing or holds no notebook.
+    StudentCopyError
+        When ``out`` is ``src`` or inside it, is a file, cannot be written, or holds a lesson
+        with solutions; nothing is written.
+    NotebookError
+        When a lesson is not a readable notebook (not UTF-8, not JSON, wrongly shaped).
     SolutionMarkerError
-        When a lesson's solution markers do not pair up; nothing of that lesson is written.
+        When a lesson's solution markers do not pair up; nothing is written.
 
     Examples
     --------
@@ -315,12 +465,30 @@ def make_student_copies(src: str | os.PathLike | None = None,
     src = Path(src) if src is not None else _default_src()
     out = Path(out)
     stream = stream or sys.stdout
+    if not src.is_dir():
+        raise FileNotFoundError(f"the lesson folder {src} does not exist" if not src.exists()
+                                else f"the lesson folder {src} is a file, not a folder")
+    _check_output(src, out)
     lessons = sorted(src.glob("*.ipynb"))
     if not lessons:
         raise FileNotFoundError(f"no notebooks (*.ipynb) in {src}")
-    # Build every copy first, so a marker error leaves no half-written folder behind.
-    copies = {path.name: _dumps(_with_hash(to_student(_read(path), path.name)))
+    # Build every copy first, so a bad lesson leaves no half-written folder behind.
+    copies = {path.name: _dumps(_with_hash(to_student(_read_notebook(path), path.name)))
               for path in lessons}
+    for name in copies:
+        if _has_solutions(out / name):
+            raise StudentCopyError(
+                f"{out / name} holds exercise solutions ({BEGIN_SOLUTION}): it is a lesson, not "
+                "a student copy, and is never overwritten, not even with --force. Write the "
+                "copies to another folder.")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise StudentCopyError(f"cannot create the output folder {out}: "
+                               f"{err.strerror or err}") from None
+    if not os.access(out, os.W_OK | os.X_OK):
+        raise StudentCopyError(f"cannot write to the output folder {out} (read-only or not "
+                               "yours); choose a folder you can write to")
 
     status: dict[str, str] = {}
     for name, text in copies.items():

@@ -9,17 +9,21 @@ and averaging the embeddings of many templates (a *prompt ensemble*) better stil
 * ``IMAGENET_SELECTED``: the 7 of those 80 that OpenAI's notebook picked by a sequential forward
   selection; they do about as well as all 80.
 * ``DEFAULT_TEMPLATE``: ``"a photo of a {}."``, what ``cc.zero_shot`` uses when given no templates.
-* ``SHAPES_TEMPLATES``: a few phrasings suited to the shapes world of the bundled model.
+* ``SHAPES_TEMPLATES``: an ensemble for the shapes world of the bundled model, one template per
+  rendering style (``STYLE_TEMPLATES``: look -> the template that names it).
+* ``SHAPE_NAME_VARIANTS``: the names the shapes world's captions use for each shape ("disc",
+  "box", ...); ``UNKNOWN_SHAPE_NAMES``: names its captions never use.
 
 Introduced in ``04_prompt_engineering_and_ensembling.ipynb``.
 """
 
 from __future__ import annotations
 
+import string
 from typing import Sequence
 
 __all__ = ["IMAGENET_TEMPLATES", "IMAGENET_SELECTED", "DEFAULT_TEMPLATE", "SHAPES_TEMPLATES",
-           "fill"]
+           "STYLE_TEMPLATES", "SHAPE_NAME_VARIANTS", "UNKNOWN_SHAPE_NAMES", "fill"]
 
 #: The zero-shot default: ``cc.zero_shot(..., templates=None)`` uses this one template.
 DEFAULT_TEMPLATE = "a photo of a {}."
@@ -119,14 +123,33 @@ IMAGENET_SELECTED = [
     "a photo of the small {}.",
 ]
 
-#: A small ensemble for the shapes world: the phrasings its alt-text uses most for one object.
-SHAPES_TEMPLATES = [
-    "a photo of a {}.",
-    "a picture of a {}.",
-    "an image of a {}",
-    "a drawing of a {}.",
-    "clip art of a {}",
-]
+#: One template per look of the shapes world (``shapes.LOOKS``): the phrasing its captions use
+#: most for that rendering style. Each alone suits its own style best.
+STYLE_TEMPLATES = {
+    "photo": "a photo of a {}.",
+    "sketch": "a sketch of a {}.",
+    "blurry": "a blurry photo of a {}.",
+    "pixelated": "a pixelated photo of a {}.",
+    "grainy": "a grainy photo of a {}.",
+    "faded": "a faded photo of a {}.",
+}
+
+#: A small ensemble for the shapes world: one template per look (``STYLE_TEMPLATES``), so the
+#: average covers every rendering style its alt-text describes.
+SHAPES_TEMPLATES = list(STYLE_TEMPLATES.values())
+
+#: Names the shapes world's captions use for each shape (``shapes.SHAPE_SYNONYMS``), the usual
+#: one first: an ensemble over them averages "a red circle", "a red disc" and "a red dot".
+SHAPE_NAME_VARIANTS = {
+    "circle": ("circle", "disc", "dot"),
+    "square": ("square", "box", "block"),
+    "triangle": ("triangle", "wedge"),
+    "star": ("star", "starburst"),
+}
+
+#: Other names for each shape that no caption of the shapes world ever uses: words the bundled
+#: model never learned ("a red orb" is as good as nonsense to it).
+UNKNOWN_SHAPE_NAMES = {"circle": "orb", "square": "tile", "triangle": "pyramid", "star": "asterisk"}
 
 
 def fill(templates: str | Sequence[str], label: str) -> list[str]:
@@ -150,8 +173,51 @@ def fill(templates: str | Sequence[str], label: str) -> list[str]:
 
     Introduced in ``04_prompt_engineering_and_ensembling.ipynb``.
     """
-    templates = [templates] if isinstance(templates, str) else list(templates)
-    for template in templates:
-        if "{}" not in template:
-            raise ValueError(f"Template {template!r} has no '{{}}' for the class name")
+    templates = _checked(templates)
     return [template.format(label) for template in templates]
+
+
+def _checked(templates) -> list[str]:
+    """``templates`` as a list of valid templates, or a ValueError/TypeError naming the bad one.
+
+    A valid template is a str with exactly one ``{}`` (or ``{0}``) field and no other braces
+    except doubled ones (``{{`` and ``}}`` print a literal brace). A single str is one template.
+    """
+    if isinstance(templates, str):
+        templates = [templates]
+    elif templates is None or not hasattr(templates, "__iter__"):
+        raise TypeError(f"templates must be a list of strings such as ['a photo of a {{}}.'], "
+                        f"not {type(templates).__name__}")
+    templates = list(templates)
+    if not templates:
+        raise ValueError("templates is empty: pass at least one, e.g. ['a photo of a {}.']")
+    for template in templates:
+        if not isinstance(template, str):
+            raise TypeError(f"Each template must be a str, not {type(template).__name__}: "
+                            f"{template!r}")
+        try:
+            fields = [(name, spec, conversion) for _, name, spec, conversion
+                      in string.Formatter().parse(template) if name is not None]
+        except ValueError as err:
+            raise ValueError(
+                f"Template {template!r} has a stray brace ({err}). Its one '{{}}' marks where the "
+                "class name goes; write '{{' or '}}' for a literal brace.") from None
+        if not fields:
+            raise ValueError(f"Template {template!r} has no '{{}}' for the class name; write e.g. "
+                             "'a photo of a {}.'")
+        if len(fields) > 1:
+            raise ValueError(
+                f"Template {template!r} has {len(fields)} fields; a template takes exactly one "
+                "'{}', where the class name goes. For a class named by two things, put both in "
+                "the label (e.g. 'red circle') or use a list of name variants.")
+        name, spec, conversion = fields[0]
+        if name not in ("", "0"):
+            raise ValueError(
+                f"Template {template!r} has the field {{{name}}}; only '{{}}' is filled (with "
+                "the class name). Write '{}' there, or '{{' and '}}' for literal braces.")
+        try:
+            template.format("x")
+        except (ValueError, TypeError) as err:
+            raise ValueError(f"Template {template!r} cannot be filled with a class name ({err}). "
+                             "Use a plain '{}'.") from None
+    return templates

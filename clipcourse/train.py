@@ -35,15 +35,20 @@ from typing import Sequence
 import numpy as np
 import torch
 import torch.nn.functional as F
-from tqdm.auto import tqdm
 
 from . import shapes
 from ._clip import clip
+from ._report import progress as _progress
 from .embed import _encode_text_trimmed
-from .templates import DEFAULT_TEMPLATE, SHAPES_TEMPLATES
+from .templates import (DEFAULT_TEMPLATE, IMAGENET_TEMPLATES, SHAPE_NAME_VARIANTS,
+                        SHAPES_TEMPLATES, STYLE_TEMPLATES, UNKNOWN_SHAPE_NAMES)
+from .threads import fixed_threads, paced
 
 __all__ = ["TINY_CONFIG", "TINY_RECIPE", "TINY_THREADS", "TrainResult", "build_clip", "train_clip",
-           "clip_loss", "evaluate_zero_shot", "accuracy_table", "train_tiny"]
+           "clip_loss", "evaluate_zero_shot", "accuracy_table", "accuracy_by_style",
+           "default_text_sides", "name_variant_sides", "train_tiny",
+           "LESSON_CONFIG", "LESSON_DATA", "LESSON_RECIPE", "LESSON_TESTS", "lesson_test_sets",
+           "learner_run"]
 
 #: Architecture of ``tiny-shapes``: ``clip.model.CLIP``'s arguments. A tuple ``vision_layers``
 #: makes the image tower a ``ModifiedResNet`` (as in RN50, with 1 block per stage and width 16).
@@ -57,16 +62,26 @@ TINY_CONFIG = dict(embed_dim=64, image_resolution=64, vision_layers=(1, 1, 1, 1)
 #: five scenes with a single shape instead of half, 54% -> 68%; twice the steps, 73% -> 94%;
 #: signs (``p_text``: 4% of images are written words captioned with those words) make bare
 #: labels a caption of writing, so templates beat them, as on the web. lr 2e-3: 35%.
+#: World v2 (issue 11): half the images blurry, pixelated, grainy, faded or sketched
+#: (``p_look``), 60% of those captions say so in varied words, a fifth of single-object
+#: captions call the shape "disc", "box", ... (``p_variant``). Then each look's template wins on
+#: its own look and the templates no longer map to one vector; held-out combinations on plain
+#: photos fell from 93% to 83% (2,400 steps), see ``data/tiny-shapes.json`` for the figures.
 TINY_RECIPE = dict(n_train=24_000, data_seed=0, p_single=0.8, max_objects=4,
                    holdout=[list(p) for p in shapes.HOLDOUT], bias=None, extra_colours=[],
-                   p_greyscale=0.1, p_text=0.04, steps=2400, batch_size=64, lr=1e-3,
-                   weight_decay=0.1, warmup=0.1, soft_targets=True)
+                   p_greyscale=0.1, p_text=0.04, looks=list(shapes.LOOKS), p_look=0.5,
+                   p_look_caption=0.6, p_variant=0.2, photo_weight=1.0,
+                   steps=2400, batch_size=64, lr=1e-3, weight_decay=0.1, warmup=0.1,
+                   soft_targets=True)
 
 #: CPU threads ``train_tiny`` trains with: the shipped weights reproduce bit for bit with this
 #: many (this course's reference machine has 2 cores).
 TINY_THREADS = 2
 
-_TARGETS = {"seen": 0.98, "held_out": 0.90}  # the issue's zero-shot targets (default template)
+#: The issue's targets: zero-shot on ordinary photos (best text side), the ensemble's gain over
+#: "a photo of a {}." on the mixed-style set in paired standard errors, and the mean length of
+#: a class's average SHAPES_TEMPLATES prompt vector (at most this: the templates differ).
+_TARGETS = {"seen": 0.98, "held_out": 0.90, "ensemble_gain_se": 2.0, "mean_length": 0.95}
 
 _MEAN = torch.tensor((0.48145466, 0.4578275, 0.40821073)).view(3, 1, 1)  # CLIP's normalisation
 _STD = torch.tensor((0.26862954, 0.26130258, 0.27577711)).view(3, 1, 1)
@@ -184,8 +199,8 @@ def train_clip(data: shapes.ShapesDataset, *, model: torch.nn.Module | None = No
                steps: int = 300, batch_size: int = 64, lr: float = 1e-3,
                weight_decay: float = 0.1, warmup: float = 0.1, soft_targets: bool = True,
                seed: int = 0, eval_set: shapes.LabelledShapes | None = None,
-               eval_every: int = 0, snapshot_every: int = 0, progress: bool = True
-               ) -> TrainResult:
+               eval_every: int = 0, snapshot_every: int = 0, fixed_scale: float | None = None,
+               progress: bool = True, desc: str = "Training CLIP") -> TrainResult:
     """Train a CLIP contrastively on image-caption pairs.
 
     Parameters
@@ -210,8 +225,13 @@ def train_clip(data: shapes.ShapesDataset, *, model: torch.nn.Module | None = No
         ``"a photo of a {}."`` over all 24 labels).
     snapshot_every : int
         Keep the ``[8, 8]`` logits of a fixed batch every so many steps (0: never).
+    fixed_scale : float, optional
+        Freeze the scale ``logit_scale.exp()`` at this value (e.g. ``1.0``) instead of learning
+        it; the model's ``logit_scale`` is set to ``log(fixed_scale)`` and gets no updates.
     progress : bool
-        Show a ``tqdm`` progress bar.
+        Show a progress bar (in a notebook, a line updated in place that is saved complete).
+    desc : str
+        The progress bar's label.
 
     Returns
     -------
@@ -229,6 +249,10 @@ def train_clip(data: shapes.ShapesDataset, *, model: torch.nn.Module | None = No
     """
     model = build_clip(seed) if model is None else model
     device = next(model.parameters()).device
+    if fixed_scale is not None:  # a frozen temperature: AdamW skips a parameter without grad
+        with torch.no_grad():
+            model.logit_scale.fill_(math.log(fixed_scale))
+        model.logit_scale.requires_grad_(False)
     resolution = model.visual.input_resolution
     if any(im.size != (resolution, resolution) for im in data.images):
         raise ValueError(f"train_clip needs {resolution}x{resolution} images; make the data with "
@@ -258,7 +282,8 @@ def train_clip(data: shapes.ShapesDataset, *, model: torch.nn.Module | None = No
     max_logit_scale = math.log(100)
     start = time.perf_counter()
     model.train()
-    for step in tqdm(range(1, steps + 1), desc="Training CLIP", disable=not progress):
+    bar = _progress(total=steps, desc=desc, unit="step", disable=not progress)
+    for step in paced(range(1, steps + 1)):  # takes its share of shared CPUs
         if cursor + batch_size > len(order):  # a new pass over the data
             order, cursor = torch.randperm(len(images), generator=generator), 0
         idx = order[cursor:cursor + batch_size]  # [batch]
@@ -294,7 +319,9 @@ def train_clip(data: shapes.ShapesDataset, *, model: torch.nn.Module | None = No
             snapshots.append({"step": step, "logits_per_image": _probe_logits(
                 model, _normalize(images[probe]), tokens[probe])})
             model.train()
+        bar.update(1)
     seconds = time.perf_counter() - start
+    bar.close()  # a saved notebook keeps the bar's final, complete line
     return TrainResult(model=model.eval(), history=history, snapshots=snapshots, seconds=seconds)
 
 
@@ -306,6 +333,91 @@ def _probe_logits(model, images: torch.Tensor, tokens: torch.Tensor) -> torch.Te
     text_features = _encode_text_trimmed(model, tokens.to(device))  # [8, embed_dim]
     text_features = F.normalize(text_features, dim=-1)
     return (model.logit_scale.exp() * image_features @ text_features.T).cpu()  # [8, 8]
+
+
+# ---------------------------------------------------------------------------------------------
+# The learner's run of lesson 06: a smaller CLIP that learns within a minute of CPU
+# ---------------------------------------------------------------------------------------------
+#: Architecture of lesson 06's from-scratch model: ``TINY_CONFIG`` at 32 px with a one-layer
+#: text transformer. 32 px quarters the image tower's work; the captions are short and few, and
+#: one text layer learns them faster. (Measured, 400 steps, seed 0: a two-layer 64-wide text
+#: tower reached held-out 30%, this one 37%; a one-layer 64-wide one, with a single head, 25%.)
+LESSON_CONFIG = {**TINY_CONFIG, "image_resolution": 32, "transformer_layers": 1}
+
+#: Lesson 06's training data, every knob of ``shapes.make_dataset`` spelled out (so a change of
+#: a default elsewhere cannot move the lesson's results): one filled shape per image on a plain
+#: background, the tiny-shapes hold-out, no styles, signs or greyscale photos.
+LESSON_DATA = dict(n=4000, seed=0, image_size=32, holdout=shapes.HOLDOUT, bias=None,
+                   max_objects=1, p_single=1.0, styles=("filled",), backgrounds=("plain",),
+                   extra_colours=(), p_greyscale=0.0, p_text=0.0, looks=("photo",), p_look=0.0,
+                   p_look_caption=0.0, p_variant=0.0, photo_weight=1.0)
+
+#: Lesson 06's optimisation: ``train_clip``'s arguments (a higher learning rate than
+#: ``TINY_RECIPE`` suits the smaller model and the short run).
+LESSON_RECIPE = dict(steps=400, batch_size=64, lr=3e-3, weight_decay=0.1, warmup=0.1,
+                     soft_targets=True)
+
+#: Lesson 06's test sets: ``shapes.make_test_set`` arguments per split (single filled shapes on
+#: plain backgrounds, as in training; seeds the training data never used).
+LESSON_TESTS = {"seen": dict(n=480, seed=1), "held_out": dict(n=240, seed=2)}
+
+
+def lesson_test_sets(image_size: int = LESSON_DATA["image_size"]) -> dict:
+    """Lesson 06's test sets: ``{"seen": LabelledShapes, "held_out": LabelledShapes}``.
+
+    Seen: the 20 combinations in the training data (24 drawings each); held out: the 4 of
+    ``shapes.HOLDOUT`` (60 each). Drawn like ``LESSON_DATA`` (filled, plain background).
+
+    Introduced in ``06_train_your_own_clip.ipynb``.
+    """
+    holdout = [tuple(p) for p in LESSON_DATA["holdout"]]
+    seen_pairs = [(c, s) for c in shapes.COLOURS for s in shapes.SHAPES if (c, s) not in holdout]
+    look = dict(image_size=image_size, styles=LESSON_DATA["styles"],
+                backgrounds=LESSON_DATA["backgrounds"])
+    return {split: shapes.make_test_set(pairs=pairs, **LESSON_TESTS[split], **look)
+            for split, pairs in (("seen", seen_pairs), ("held_out", holdout))}
+
+
+def learner_run(seed: int = 0, *, steps: int | None = None, progress: bool = False,
+                verbose: bool = True) -> dict:
+    """Lesson 06's main run, reproduced: train a fresh ``LESSON_CONFIG`` CLIP and score it.
+
+    Makes ``LESSON_DATA``, trains with ``LESSON_RECIPE`` (model initialisation and batch order
+    seeded with ``seed``), and measures 24-way zero-shot accuracy with ``"a photo of a {}."`` on
+    :func:`lesson_test_sets`. The lesson itself runs ``seed=0``.
+
+    Returns
+    -------
+    dict
+        ``{"seed", "steps", "seen", "held_out", "train_seconds", "data_seconds", "final_loss",
+        "threads"}``; accuracies in 0..1, ``train_seconds`` as :class:`TrainResult` counts them.
+
+    Examples
+    --------
+    >>> cc.train.learner_run(seed=1)  # doctest: +SKIP
+    lesson 06 run, seed 1: seen 85.2%, held out 61.3%, 300 steps in 41.0 s (data 3.1 s)
+
+    Introduced in ``06_train_your_own_clip.ipynb``; ``benchmarks/tiny_shapes.py`` calls it.
+    """
+    recipe = {**LESSON_RECIPE, **({} if steps is None else {"steps": steps})}
+    start = time.perf_counter()
+    data_kw = dict(LESSON_DATA)
+    data = shapes.make_dataset(data_kw.pop("n"), **data_kw)
+    data_seconds = time.perf_counter() - start
+    result = train_clip(data, model=build_clip(seed, **LESSON_CONFIG), seed=seed,
+                        progress=progress, **recipe)
+    tests = lesson_test_sets()
+    accuracy = {split: evaluate_zero_shot(result.model, test.images, test.labels)
+                for split, test in tests.items()}
+    run = {"seed": seed, "steps": recipe["steps"], **accuracy,
+           "train_seconds": round(result.seconds, 2), "data_seconds": round(data_seconds, 2),
+           "final_loss": round(sum(result.history["loss"][-20:]) / 20, 4),
+           "threads": torch.get_num_threads()}
+    if verbose:
+        print(f"lesson 06 run, seed {seed}: seen {run['seen']:.1%}, held out "
+              f"{run['held_out']:.1%}, {run['steps']} steps in {run['train_seconds']:.1f} s "
+              f"(data {run['data_seconds']:.1f} s, {run['threads']} threads)")
+    return run
 
 
 # ---------------------------------------------------------------------------------------------
@@ -426,9 +538,225 @@ def accuracy_table(model, *, n: int = 480, seed: int = 1, holdout=shapes.HOLDOUT
     return table
 
 
+def _standard_error(correct: np.ndarray) -> float:
+    """Binomial standard error of an accuracy: ``sqrt(p (1 - p) / n)``."""
+    p = correct.mean()
+    return float(math.sqrt(p * (1 - p) / len(correct)))
+
+
+def _cell(correct: np.ndarray) -> dict:
+    return {"accuracy": float(correct.mean()), "se": _standard_error(correct), "n": len(correct)}
+
+
+def default_text_sides() -> dict:
+    """The text sides :func:`accuracy_by_style` compares by default: bare labels, the default
+    template, each look's template alone, the ``SHAPES_TEMPLATES`` ensemble and OpenAI's 80."""
+    sides = {"bare": ["{}"]}
+    sides.update({template: [template] for template in STYLE_TEMPLATES.values()})
+    sides["ensemble"] = list(SHAPES_TEMPLATES)
+    sides["imagenet80"] = list(IMAGENET_TEMPLATES)
+    return sides
+
+
+def name_variant_sides(template: str = DEFAULT_TEMPLATE) -> dict:
+    """Text sides for class-name variants, for :func:`accuracy_by_style`.
+
+    ``"known names"``: the average over the names the world's captions use for the shape
+    (``templates.SHAPE_NAME_VARIANTS``: "a photo of a red circle.", "... red disc.", "... red
+    dot."); ``"unknown word"``: a name no caption uses (``templates.UNKNOWN_SHAPE_NAMES``, "a
+    photo of a red orb."); ``"ensemble × known names"``: every ``SHAPES_TEMPLATES`` member with
+    every known name. Compare them with ``template`` itself (the usual name).
+
+    Introduced in ``04_prompt_engineering_and_ensembling.ipynb``.
+    """
+    def known(label: str) -> list[str]:
+        colour, shape = label.split()
+        return [template.format(f"{colour} {name}") for name in SHAPE_NAME_VARIANTS[shape]]
+
+    def unknown(label: str) -> list[str]:
+        colour, shape = label.split()
+        return [template.format(f"{colour} {UNKNOWN_SHAPE_NAMES[shape]}")]
+
+    def ensemble_known(label: str) -> list[str]:
+        colour, shape = label.split()
+        return [t.format(f"{colour} {name}") for t in SHAPES_TEMPLATES
+                for name in SHAPE_NAME_VARIANTS[shape]]
+
+    return {"known names": known, "unknown word": unknown,
+            "ensemble × known names": ensemble_known}
+
+
+@torch.no_grad()
+def accuracy_by_style(model, text_sides: dict | None = None, *,
+                      looks: Sequence[str] = shapes.LOOKS, n: int = 960, seed: int = 1,
+                      holdout=shapes.HOLDOUT, reference: str = DEFAULT_TEMPLATE,
+                      test_sets: dict | None = None) -> dict:
+    """Zero-shot accuracy ± standard error per text side × look × split, on mixed-style images.
+
+    Draws ``n`` single-object test images of the seen colour × shape pairs and ``n`` of the
+    held-out ones (seeds ``seed`` and ``seed + 1000``, never used in training), the ``looks``
+    taking turns so every pair appears in every look, and classifies each among all 24 labels
+    with every text side.
+
+    Parameters
+    ----------
+    model : clip.model.CLIP or cc.Model
+    text_sides : dict, optional
+        ``{name: templates}`` (a list of templates, averaged as an ensemble) or ``{name:
+        function}`` where ``function(label)`` returns the prompts of one class, e.g. name
+        variants. Default :func:`default_text_sides`.
+    looks : sequence of str
+        Rendering styles of the test images (default all of ``shapes.LOOKS``; ``("photo",)``
+        gives ordinary images).
+    n : int
+        Images per split (use a multiple of ``20 * len(looks)`` for balance).
+    seed : int
+    holdout : pairs kept out of training (the held-out split).
+    reference : str
+        The text side the others are compared with (default ``"a photo of a {}."``; added to
+        the sides if missing).
+    test_sets : dict, optional
+        ``{"seen": LabelledShapes, "held_out": LabelledShapes}`` to use instead of drawing.
+
+    Returns
+    -------
+    dict
+        ``"table"``: ``{side: {split: {look: {"accuracy", "se", "n"}}}}`` with splits
+        ``"seen"``, ``"held_out"``, ``"all"`` and looks ``looks`` plus ``"all"``; ``se`` is the
+        binomial standard error ``sqrt(p (1 - p) / n)``.
+        ``"vs_reference"``: ``{side: {split: {look: {"gain", "paired_se", "unpaired_se"}}}}``,
+        the accuracy difference from ``reference`` with the standard error of that difference
+        from the per-image differences (paired: both sides saw the same images) and from the
+        two accuracies' own errors as if independent (unpaired, larger).
+        ``"mean_length"``: ``{side: length}``, the mean over classes of the length of the
+        average of a class's unit prompt vectors (1.0 when all prompts agree).
+        ``"correct"``: ``{side: bool array [n_images]}``; ``"looks"``, ``"splits"`` and
+        ``"labels"`` per image; ``"reference"``, ``"n"``, ``"seed"``.
+
+    Examples
+    --------
+    >>> result = accuracy_by_style(model, n=120)  # doctest: +SKIP
+    >>> result["table"]["ensemble"]["all"]["blurry"]  # doctest: +SKIP
+    {'accuracy': 0.95, 'se': 0.02, 'n': 40}
+
+    Introduced in ``04_prompt_engineering_and_ensembling.ipynb``.
+    """
+    holdout = [tuple(p) for p in holdout]
+    seen_pairs = [(c, s) for c in shapes.COLOURS for s in shapes.SHAPES if (c, s) not in holdout]
+    text_sides = default_text_sides() if text_sides is None else dict(text_sides)
+    if reference not in text_sides:
+        text_sides = {reference: [reference], **text_sides}
+    if test_sets is None:
+        test_sets = {split: shapes.make_test_set(n, seed=seed + offset, pairs=pairs, looks=looks)
+                     for split, pairs, offset in (("seen", seen_pairs, 0),
+                                                  ("held_out", holdout, 1000))}
+    images = [im for split in ("seen", "held_out") for im in test_sets[split].images]
+    labels = [x for split in ("seen", "held_out") for x in test_sets[split].labels]
+    image_looks = np.array([x for split in ("seen", "held_out") for x in test_sets[split].looks])
+    splits = np.array([split for split in ("seen", "held_out")
+                       for _ in range(len(test_sets[split]))])
+    image_features = _encode_images(model, images)  # [n_images, embed_dim]
+    class_names = shapes.all_labels()
+    targets = torch.tensor([class_names.index(t) for t in labels])  # [n_images]
+
+    correct, mean_length = {}, {}
+    for name, side in text_sides.items():
+        prompts_of = side if callable(side) else (lambda label, t=list(side): [x.format(label)
+                                                                              for x in t])
+        rows, lengths = [], []
+        for label in class_names:
+            unit = _encode_texts(model, prompts_of(label))  # [n_prompts, embed_dim], unit rows
+            mean = unit.mean(0)
+            lengths.append(mean.norm().item())
+            rows.append(F.normalize(mean, dim=-1))
+        classifier = torch.stack(rows)  # [n_classes, embed_dim]
+        predictions = (image_features @ classifier.T).argmax(dim=-1)  # [n_images]
+        correct[name] = (predictions == targets).numpy()
+        mean_length[name] = float(np.mean(lengths))
+
+    look_names = list(dict.fromkeys(image_looks.tolist()))
+    masks = {}
+    for split in ("seen", "held_out", "all"):
+        in_split = np.ones(len(images), bool) if split == "all" else splits == split
+        for look in look_names + ["all"]:
+            in_look = np.ones(len(images), bool) if look == "all" else image_looks == look
+            masks[split, look] = in_split & in_look
+    table, versus = {}, {}
+    for name, hits in correct.items():
+        table[name] = {split: {} for split in ("seen", "held_out", "all")}
+        versus[name] = {split: {} for split in ("seen", "held_out", "all")}
+        for (split, look), mask in masks.items():
+            if not mask.any():
+                continue
+            table[name][split][look] = _cell(hits[mask])
+            diff = hits[mask].astype(float) - correct[reference][mask].astype(float)  # [m]
+            unpaired = math.hypot(_standard_error(hits[mask]),
+                                  _standard_error(correct[reference][mask]))
+            paired = float(diff.std(ddof=1) / math.sqrt(len(diff))) if len(diff) > 1 else 0.0
+            versus[name][split][look] = {"gain": float(diff.mean()), "paired_se": paired,
+                                         "unpaired_se": unpaired}
+    return {"table": table, "vs_reference": versus, "mean_length": mean_length,
+            "correct": correct, "looks": image_looks.tolist(), "splits": splits.tolist(),
+            "labels": labels, "reference": reference, "n": n, "seed": seed}
+
+
 # ---------------------------------------------------------------------------------------------
 # The shipped checkpoint
 # ---------------------------------------------------------------------------------------------
+_STYLE_SEED = 1  # seed of the mixed-style test set recorded in the metadata
+
+
+def _style_summary(model, n: int = 480) -> dict:
+    """The metadata's record of the mixed-style test (``accuracy_by_style``, ``n`` per split)."""
+    sides = {**default_text_sides(), **name_variant_sides()}
+    sides.pop("imagenet80")  # the benchmark measures it; not needed to check the targets
+    result = accuracy_by_style(model, sides, n=n, seed=_STYLE_SEED)
+    photo = accuracy_by_style(model, sides, looks=("photo",), n=n, seed=_STYLE_SEED)
+    rnd = lambda x: round(x, 4)  # noqa: E731
+    return {
+        "n_per_split": n, "seed": _STYLE_SEED, "looks": list(shapes.LOOKS),
+        "reference": result["reference"],
+        "mixed": {side: {split: {look: rnd(cell["accuracy"]) for look, cell in cells.items()}
+                         for split, cells in table.items()}
+                  for side, table in result["table"].items()},
+        "vs_reference": {side: {k: rnd(v) for k, v in versus["all"]["all"].items()}
+                         for side, versus in result["vs_reference"].items()},
+        "mean_length": {side: rnd(v) for side, v in result["mean_length"].items()},
+        "photo": {side: {split: rnd(table[split]["all"]["accuracy"]) for split in
+                         ("seen", "held_out")} for side, table in photo["table"].items()},
+    }
+
+
+def _targets(table: dict, styles: dict, size: int, seconds: float) -> dict:
+    """Which of the issue's targets the recorded figures meet."""
+    photo = styles["photo"]
+    best_seen = max(v["seen"] for v in photo.values())
+    best_held = max(v["held_out"] for v in photo.values())
+    gain = styles["vs_reference"]["ensemble"]
+    mixed = styles["mixed"]
+    checks = {
+        "seen_best_text_side": [best_seen, ">=", _TARGETS["seen"]],
+        "held_out_best_text_side": [best_held, ">=", _TARGETS["held_out"]],
+        "ensemble_gain_in_paired_se": [round(gain["gain"] / max(gain["paired_se"], 1e-9), 2), ">=",
+                                       _TARGETS["ensemble_gain_se"]],
+        "ensemble_mean_length": [styles["mean_length"]["ensemble"], "<=", _TARGETS["mean_length"]],
+        "known_names_vs_usual_name": [mixed["known names"]["all"]["all"], ">=",
+                                      mixed[DEFAULT_TEMPLATE]["all"]["all"]],
+        "unknown_word_vs_usual_name": [mixed["unknown word"]["all"]["all"], "<",
+                                       mixed[DEFAULT_TEMPLATE]["all"]["all"]],
+        "bare_vs_template": [(table["seen"]["bare"] + table["held_out"]["bare"]) / 2, "<",
+                             (table["seen"]["template"] + table["held_out"]["template"]) / 2],
+        "checkpoint_mib": [round(size / 2**20, 2), "<=", 16],
+        "total_seconds": [seconds, "<=", 300],
+    }
+    ops = {">=": lambda a, b: a >= b, "<=": lambda a, b: a <= b, "<": lambda a, b: a < b}
+    result = {name: {"value": value, "target": f"{op} {round(bound, 4)}",
+                     "met": bool(ops[op](value, bound))}
+              for name, (value, op, bound) in checks.items()}
+    result["met"] = all(v["met"] for v in result.values())
+    result["note"] = ("other renderers (matplotlib / PIL >= 95%) are measured by "
+                      "benchmarks/tiny_shapes.py and tests/test_tiny_shapes.py")
+    return result
 def _fp16_state_dict(model: torch.nn.Module) -> dict:
     """OpenAI's format: every floating tensor in fp16 (``clip.model.convert_weights`` and more)."""
     return {k: (v.half() if v.is_floating_point() else v).clone()
@@ -469,12 +797,8 @@ def train_tiny(out: str | Path = "data/tiny-shapes.pt", seed: int = 0,
     """
     out = Path(out)
     recipe = {**TINY_RECIPE, "steps": steps}
-    threads_before = torch.get_num_threads()
-    torch.set_num_threads(threads)
-    try:
+    with fixed_threads(threads):  # restored after; the CPU policy keeps off
         return _train_tiny(out, seed, recipe, progress, evaluate)
-    finally:
-        torch.set_num_threads(threads_before)
 
 
 def _train_tiny(out: Path, seed: int, recipe: dict, progress: bool, evaluate: bool) -> dict:
@@ -485,7 +809,11 @@ def _train_tiny(out: Path, seed: int, recipe: dict, progress: bool, evaluate: bo
                                holdout=[tuple(p) for p in recipe["holdout"]], bias=bias,
                                max_objects=recipe["max_objects"], p_single=recipe["p_single"],
                                extra_colours=recipe["extra_colours"],
-                               p_greyscale=recipe["p_greyscale"], p_text=recipe["p_text"])
+                               p_greyscale=recipe["p_greyscale"], p_text=recipe["p_text"],
+                               looks=recipe["looks"], p_look=recipe["p_look"],
+                               p_look_caption=recipe["p_look_caption"],
+                               p_variant=recipe["p_variant"],
+                               photo_weight=recipe.get("photo_weight", 1.0))
     data_seconds = time.perf_counter() - t0
     result = train_clip(data, steps=steps, batch_size=recipe["batch_size"], lr=recipe["lr"],
                         weight_decay=recipe["weight_decay"], warmup=recipe["warmup"],
@@ -529,13 +857,8 @@ def _train_tiny(out: Path, seed: int, recipe: dict, progress: bool, evaluate: bo
                             for k, v in table.items()}
         meta["accuracy"]["templates"] = {"bare": "{}", "template": DEFAULT_TEMPLATE,
                                          "ensemble": "clipcourse.templates.SHAPES_TEMPLATES"}
-        both = {k: round((table["seen"][k] + table["held_out"][k]) * table["n_images"], 6)
-                for k in table["seen"]}
-        meta["targets"] = {"seen_template": _TARGETS["seen"], "held_out_template":
-                           _TARGETS["held_out"],
-                           "met": table["seen"]["template"] >= _TARGETS["seen"]
-                           and table["held_out"]["template"] >= _TARGETS["held_out"]
-                           and both["bare"] < both["template"]
-                           and both["ensemble"] >= both["best_single"]}
+        meta["styles"] = _style_summary(reloaded)
+        meta["targets"] = _targets(table, meta["styles"], out.stat().st_size,
+                                   meta["training"]["total_seconds"])
     out.with_suffix(".json").write_text(json.dumps(meta, indent=2) + "\n")
     return meta

@@ -20,25 +20,32 @@ import hashlib
 import http.client
 import os
 import tempfile
+import time
 import urllib.error
 import urllib.request
 from pathlib import Path
 
 from filelock import FileLock
-from tqdm.auto import tqdm
 
 from ._clip import clip
+from ._report import progress as _progress
 
-__all__ = ["WeightsError", "weights_dirs", "find_weights", "download", "is_offline"]
+__all__ = ["WeightsError", "weights_dirs", "find_weights", "download", "is_offline",
+           "weights_problems"]
 
 #: Where OpenAI serves the weights. ``$CLIPCOURSE_BASE_URL`` overrides it (tests use loopback).
 DEFAULT_BASE_URL = "https://openaipublic.azureedge.net/clip/models"
 
 _CHUNK = 1 << 20  # 1 MiB
+_MIN_PROGRESS = 64 << 10  # a download moving less than 64 KiB per `timeout` seconds has stalled
 
 
 class WeightsError(RuntimeError):
     """Weights could not be found, downloaded or verified. The message says what to do."""
+
+
+class _Stalled(Exception):
+    """(bytes in the last window, its seconds): the transfer made too little progress."""
 
 
 def is_offline() -> bool:
@@ -70,12 +77,59 @@ def _url_parts(name: str) -> tuple[str, str]:
     return sha256, filename
 
 
+# SHA-256 of files already hashed in this process, keyed by what changes when a file does:
+# loading ViT-B/32 a second time then costs a stat, not a 338 MB read.
+_DIGESTS: dict[tuple, str] = {}
+
+
 def _sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
     with open(path, "rb") as f:
+        info = os.fstat(f.fileno())
+        key = (os.path.abspath(path), info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns)
+        if key in _DIGESTS:
+            return _DIGESTS[key]
+        digest = hashlib.sha256()
         for chunk in iter(lambda: f.read(_CHUNK), b""):
             digest.update(chunk)
-    return digest.hexdigest()
+    _DIGESTS[key] = digest.hexdigest()
+    return _DIGESTS[key]
+
+
+def weights_problems(name: str = "ViT-B/32") -> list[str]:
+    """What is wrong with the weights folders for ``name``, one fix-it sentence per problem.
+
+    Reports ``$CLIPCOURSE_WEIGHTS_DIR`` set to something that is not a folder, and a weights
+    file whose SHA-256 does not match (a cut or corrupted download, which :func:`find_weights`
+    ignores). The doctor and ``load_model``'s fallback notice print these.
+
+    Introduced in ``00_setup_and_first_look.ipynb`` (``python -m clipcourse doctor``).
+    """
+    problems = []
+    shared = os.environ.get("CLIPCOURSE_WEIGHTS_DIR")
+    if shared:
+        folder = Path(shared).expanduser()
+        if folder.exists() and not folder.is_dir():
+            problems.append(
+                f"CLIPCOURSE_WEIGHTS_DIR={shared} is a file, not a folder, so it is not searched. "
+                f"Point it at the folder that holds the weights files such as ViT-B-32.pt (e.g. "
+                f"CLIPCOURSE_WEIGHTS_DIR={folder.parent}).")
+    sha256, filename = _url_parts(name)
+    for folder in weights_dirs():
+        path = folder / filename
+        try:
+            if not path.is_file():
+                continue
+            actual = _sha256_of(path)
+        except OSError as err:
+            problems.append(f"{path} cannot be read ({err.strerror or err}). Fix its permissions "
+                            "or delete it.")
+            continue
+        if actual != sha256:
+            problems.append(
+                f"{path} failed its SHA-256 checksum (expected {sha256[:12]}..., got "
+                f"{actual[:12]}...): it is a cut or corrupted download, and is ignored. Delete it "
+                f"and run `python -m clipcourse download {name}`.")
+    return problems
 
 
 def _fetch_command(name: str) -> str:
@@ -104,8 +158,11 @@ def find_weights(name: str) -> Path | None:
     sha256, filename = _url_parts(name)
     for folder in weights_dirs():
         path = folder / filename
-        if path.is_file() and _sha256_of(path) == sha256:
-            return path
+        try:
+            if path.is_file() and _sha256_of(path) == sha256:
+                return path
+        except OSError:
+            continue  # unreadable: weights_problems() says so
     return None
 
 
@@ -137,13 +194,22 @@ def download(name: str, root: str | os.PathLike | None = None, *, base_url: str 
     progress : bool
         Show a ``tqdm`` progress bar.
     timeout : float
-        Seconds to wait for the server before giving up.
+        Seconds to wait for the server before giving up, and the window in which the transfer
+        must make progress: less than 64 KiB in ``timeout`` seconds (a server that trickles
+        bytes, or a dead connection) ends the download with a ``WeightsError``.
 
     Raises
     ------
     WeightsError
-        Offline, unreachable server, checksum mismatch, a cut transfer, or no writable folder.
-        The message names the folders searched and the command to fetch the weights elsewhere.
+        Offline, unreachable server, a stalled or cut transfer, checksum mismatch, or no
+        writable folder. The message names the folders searched and the command to fetch the
+        weights elsewhere.
+
+    Notes
+    -----
+    A download streams into a hidden ``.<file>.<random>.part`` file beside the target. If the
+    process is killed, that file stays; the next download of the same model into the same
+    folder deletes such leftovers first (it holds the folder's lock, so none is in use).
 
     Examples
     --------
@@ -159,9 +225,11 @@ def download(name: str, root: str | os.PathLike | None = None, *, base_url: str 
         if (folder / filename).is_file() and _sha256_of(folder / filename) == sha256:
             return folder / filename
     if is_offline():
+        problems = " ".join(weights_problems(name)) if root is None else ""
         raise WeightsError(
             f"{name} weights ({filename}) are not present and CLIPCOURSE_OFFLINE=1 forbids "
-            f"downloading them. {_searched(dirs)} {_fetch_command(name)}"
+            f"downloading them. {problems + ' ' if problems else ''}{_searched(dirs)} "
+            f"{_fetch_command(name)}"
         )
     target_dir = _writable_dir(dirs)
     if target_dir is None:
@@ -176,9 +244,26 @@ def download(name: str, root: str | os.PathLike | None = None, *, base_url: str 
         # Another kernel may have finished the download while we waited for the lock.
         if target.is_file() and _sha256_of(target) == sha256:
             return target
+        _remove_partial_downloads(target, progress)
         _download_verified(url, target, sha256, name=name, progress=progress, timeout=timeout,
                            dirs=dirs)
     return target
+
+
+def _remove_partial_downloads(target: Path, say: bool) -> int:
+    """Delete the ``.part`` files a killed download of ``target`` left (we hold its lock)."""
+    removed = size = 0
+    for leftover in target.parent.glob(f".{target.name}.*.part"):
+        try:
+            size += leftover.stat().st_size
+            leftover.unlink()
+            removed += 1
+        except OSError:
+            continue  # not ours to delete (another user's): leave it
+    if removed and say:
+        print(f"Removed {removed} partial download{'s' if removed > 1 else ''} "
+              f"({size / 2**20:.0f} MiB) left by an interrupted download of {target.name}.")
+    return removed
 
 
 def _download_verified(url: str, target: Path, sha256: str, *, name: str, progress: bool,
@@ -193,15 +278,31 @@ def _download_verified(url: str, target: Path, sha256: str, *, name: str, progre
             with os.fdopen(fd, "wb") as out, \
                     urllib.request.urlopen(url, timeout=timeout) as response:
                 expected = int(response.headers.get("Content-Length") or 0) or None
-                with tqdm(total=expected, unit="B", unit_scale=True, unit_divisor=1024,
-                          desc=f"Downloading {target.name}", disable=not progress) as bar:
-                    for chunk in iter(lambda: response.read(_CHUNK), b""):
+                window_start, window_bytes = time.monotonic(), 0
+                with _progress(total=expected, unit="B", unit_scale=True,
+                               desc=f"Downloading {target.name}", disable=not progress) as bar:
+                    # read1: whatever has arrived (up to 1 MiB), so a trickle is seen as one
+                    for chunk in iter(lambda: response.read1(_CHUNK), b""):
                         out.write(chunk)
                         digest.update(chunk)
                         received += len(chunk)
+                        window_bytes += len(chunk)
                         bar.update(len(chunk))
+                        now = time.monotonic()
+                        if now - window_start >= timeout:
+                            if window_bytes < _MIN_PROGRESS:
+                                raise _Stalled(window_bytes, now - window_start)
+                            window_start, window_bytes = now, 0
                 out.flush()
                 os.fsync(out.fileno())
+        except _Stalled as err:
+            raise WeightsError(
+                f"Downloading {name} from {url} stalled: only {err.args[0]:,} bytes arrived in "
+                f"the last {err.args[1]:.0f} s ({received:,} bytes in all), less than "
+                f"{_MIN_PROGRESS // 1024} KiB per timeout={timeout:g} s. Nothing was written "
+                f"to {target}. Try again later or from another network, or pass a larger "
+                f"timeout. {_fetch_command(name)}"
+            ) from None
         except (urllib.error.URLError, http.client.HTTPException, OSError) as err:
             # refused, timed out, HTTP errors, or a connection cut mid-body (IncompleteRead)
             raise WeightsError(

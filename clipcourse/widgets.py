@@ -75,13 +75,14 @@ def _shown_html(output: widgets.Output) -> str:
 
 
 def _bar(value: float, best: bool, width_px: int = 60) -> str:
-    """An inline bar of ``value`` in [0, 1] followed by the number."""
+    """An inline bar of ``value`` in [0, 1] followed by the number, kept on one line."""
     width = max(0.0, min(1.0, value)) * width_px
     colour = _BEST if best else _OTHER
     weight = "font-weight:bold;" if best else ""
-    return (f'<span style="display:inline-block;width:{width:.0f}px;height:0.75em;'
+    return (f'<span class="cc-bar" style="white-space:nowrap">'
+            f'<span style="display:inline-block;width:{width:.0f}px;height:0.75em;'
             f'background:{colour};margin-right:4px;vertical-align:middle"></span>'
-            f'<span style="{weight}font-variant-numeric:tabular-nums">{value:.3f}</span>')
+            f'<span style="{weight}font-variant-numeric:tabular-nums">{value:.3f}</span></span>')
 
 
 def _small_style(warning: bool) -> str:
@@ -120,6 +121,17 @@ def _as_image_and_name(item: Any, position: int) -> tuple[Any, str]:
 
 
 # -- lesson 02: temperature ----------------------------------------------------------------------
+#: The temperature slider's step in log10(logit_scale): fine enough that the value the browser
+#: snaps to reads out (one decimal) as the model's own logit_scale.
+_LOG_STEP = 0.0001
+
+
+def _snapped(value: float, step: float = _LOG_STEP) -> float:
+    """The value a ``FloatLogSlider`` (base 10) shows for ``value``: its exponent rounded to
+    ``step``."""
+    return 10 ** (round(math.log10(value) / step) * step)
+
+
 def scaled_softmax(similarity, logit_scale: float) -> np.ndarray:
     """Probabilities ``softmax(logit_scale * similarity)`` over the last axis.
 
@@ -182,9 +194,12 @@ class TemperatureExplorer(widgets.VBox):
         self.marked = float(logit_scale)
         self.title = title
         top = max(CLIP_LOGIT_SCALE, self.marked)
+        # The browser snaps the slider to a multiple of `step` in log10 space; at 0.01 the
+        # bundled model's 17.73 became 17.78, read out as 17.8 beside a text saying 17.7.
         self.slider = widgets.FloatLogSlider(
-            value=min(max(self.marked, 1.0), top), base=10, min=0.0, max=math.log10(top),
-            step=0.01, description="logit_scale", readout_format=".1f",
+            value=_snapped(min(max(self.marked, 1.0), top)), base=10, min=0.0,
+            max=math.log10(top),
+            step=_LOG_STEP, description="logit_scale", readout_format=".1f",
             continuous_update=True, style={"description_width": "initial"},
             layout=widgets.Layout(width="480px"))
         self.output = widgets.Output()
@@ -200,7 +215,8 @@ class TemperatureExplorer(widgets.VBox):
         entropy = float(-(probs * np.log2(np.clip(probs, 1e-300, None))).sum())
         marks = [f"CLIP's learned value is {CLIP_LOGIT_SCALE:g} (its clamp)"]
         if not math.isclose(self.marked, CLIP_LOGIT_SCALE, rel_tol=1e-3):
-            marks.append(f"this model's is {self.marked:.1f}")
+            # as the slider shows it at its start (snapped to its step), to the same decimal
+            marks.append(f"this model's is {_snapped(self.marked):.1f}")
         rows = "".join(
             f"<tr><td>{html.escape(label)}</td>"
             f'<td style="text-align:right">{cos:+.3f}</td>'
@@ -315,8 +331,10 @@ class UploadClassifier(widgets.VBox):
         self._image = None  # the last uploaded image, RGB
         self._name = ""
         self._thumbnail = ""
+        # The default button width (148 px) cuts "Upload a photo (1)" to "Upload a phot…"
         self.upload = widgets.FileUpload(accept="image/*", multiple=False,
-                                         description="Upload a photo")
+                                         description="Upload a photo",
+                                         layout=widgets.Layout(width="auto"))
         self.labels = widgets.Text(value=", ".join(map(str, labels)), description="Labels",
                                    continuous_update=False,
                                    layout=widgets.Layout(width="600px"))
@@ -521,9 +539,15 @@ def render_comparison(comparison: PromptComparison, names: Sequence[str],
                 f'<div class="cc-truncation-warning" style="color:{_BAD}">⚠ Prompt {n} has '
                 f"{count} tokens; {html.escape(model_name)} reads at most {limit}, so it will be "
                 f"truncated: the words after token {limit} are ignored.</div>")
+    # A header shows at most 3 lines of its prompt (all of it on hover), so a long prompt
+    # does not make the table tens of lines tall; the token count stays visible below it.
     header = "".join(
-        f'<th style="text-align:left;padding:2px 8px;max-width:220px">{html.escape(prompt)}'
-        f'<br><small style="font-weight:normal;{_small_style(count > limit)}">'
+        f'<th style="text-align:left;vertical-align:bottom;padding:2px 8px;min-width:120px;'
+        f'max-width:220px" title="{html.escape(prompt)}">'
+        f'<div class="cc-prompt-header" style="display:-webkit-box;-webkit-box-orient:vertical;'
+        f'-webkit-line-clamp:3;line-clamp:3;overflow:hidden;overflow-wrap:anywhere">'
+        f"{html.escape(prompt)}</div>"
+        f'<small style="font-weight:normal;{_small_style(count > limit)}">'
         f"{count} tokens{' ⚠ truncated' if count > limit else ''}</small></th>"
         for prompt, count in zip(comparison.prompts, comparison.token_counts))
     probs = comparison.probs.tolist()
@@ -538,9 +562,10 @@ def render_comparison(comparison: PromptComparison, names: Sequence[str],
             for j, (p, s) in enumerate(zip(probs[i], similarity[i])))
         rows.append(f'<tr><td style="padding:2px 8px;white-space:nowrap">{picture}'
                     f"{html.escape(name)}</td>{cells}</tr>")
-    parts.append(
-        '<table style="border-collapse:collapse"><tr><th style="text-align:left;padding:2px 8px">'
-        f"image</th>{header}</tr>{''.join(rows)}</table>"
+    parts.append(  # in a column narrower than the table, the table scrolls sideways
+        '<div style="overflow-x:auto"><table style="border-collapse:collapse"><tr>'
+        '<th style="text-align:left;vertical-align:bottom;padding:2px 8px">'
+        f"image</th>{header}</tr>{''.join(rows)}</table></div>"
         f'<small style="opacity:0.75">Each row: softmax over the prompts with logit_scale '
         f"{comparison.logit_scale:.1f}; hover a cell for its cosine similarity.</small>")
     return "".join(parts)

@@ -17,7 +17,7 @@ from typing import Sequence
 import torch
 
 from .embed import normalize
-from .templates import DEFAULT_TEMPLATE
+from .templates import DEFAULT_TEMPLATE, _checked
 
 __all__ = ["build_classifier", "zero_shot", "ZeroShotResult"]
 
@@ -34,6 +34,22 @@ def _display_name(label) -> str:
     return _variants(label)[0]
 
 
+def _checked_labels(labels) -> list:
+    if isinstance(labels, str):
+        raise TypeError(f"labels must be a list of class names, not a single string: write "
+                        f"[{labels!r}] (and add the other classes)")
+    try:
+        labels = list(labels)
+    except TypeError:
+        raise TypeError(f"labels must be a list of class names, not {type(labels).__name__}"
+                        ) from None
+    if not labels:
+        raise ValueError("labels is empty: pass at least one class name")
+    for label in labels:
+        _variants(label)
+    return labels
+
+
 def build_classifier(model, labels: Sequence, templates: Sequence[str] | None = None
                      ) -> torch.Tensor:
     """One unit-length embedding per class: the prompt ensemble.
@@ -45,7 +61,9 @@ def build_classifier(model, labels: Sequence, templates: Sequence[str] | None = 
         Class names. A list of strings is one class described by several name variants.
     templates : sequence of str, optional
         Prompt templates with one ``{}``; default ``["a photo of a {}."]``. Use
-        ``cc.templates.IMAGENET_TEMPLATES`` for OpenAI's 80.
+        ``cc.templates.IMAGENET_TEMPLATES`` for OpenAI's 80. A single str is one template.
+        A template with no ``{}``, two of them, a named field or a stray brace raises a
+        ``ValueError`` that names it.
 
     Returns
     -------
@@ -62,14 +80,8 @@ def build_classifier(model, labels: Sequence, templates: Sequence[str] | None = 
 
     Introduced in ``04_prompt_engineering_and_ensembling.ipynb``.
     """
-    templates = [DEFAULT_TEMPLATE] if templates is None else list(templates)
-    if isinstance(labels, str):
-        raise TypeError("labels must be a list of class names, not a single string")
-    if not labels or not templates:
-        raise ValueError("build_classifier needs at least one label and one template")
-    for template in templates:
-        if "{}" not in template:
-            raise ValueError(f"Template {template!r} has no '{{}}' for the class name")
+    templates = [DEFAULT_TEMPLATE] if templates is None else _checked(templates)
+    labels = _checked_labels(labels)
     rows = []
     for label in labels:
         prompts = [t.format(v) for v in _variants(label) for t in templates]
@@ -165,12 +177,31 @@ def zero_shot(model, images, labels: Sequence, templates: Sequence[str] | None =
 
     Introduced in ``03_zero_shot_classification.ipynb``.
     """
+    labels = _checked_labels(labels)
+    if classifier is None:
+        classifier = build_classifier(model, labels, templates)  # [n_classes, embed_dim]
+    else:
+        classifier = torch.as_tensor(classifier)
+        if classifier.dim() != 2 or classifier.shape[0] != len(labels):
+            raise ValueError(
+                f"The classifier has shape {tuple(classifier.shape)}, but {len(labels)} labels "
+                f"were given: it needs one row per label, in the same order. Build it with "
+                f"build_classifier(model, labels) for these labels.")
+        embed_dim = getattr(model, "embed_dim", classifier.shape[1])
+        if classifier.shape[1] != embed_dim:
+            raise ValueError(
+                f"The classifier's rows have {classifier.shape[1]} values, but "
+                f"{getattr(model, 'name', 'the model')}'s embeddings have {embed_dim}: it was "
+                "built with another model. Rebuild it with build_classifier(model, labels).")
     if isinstance(images, torch.Tensor) and images.dim() == 2:
+        if images.shape[1] != classifier.shape[1]:
+            raise ValueError(f"The image features have {images.shape[1]} values per row, but "
+                             f"the classifier {classifier.shape[1]}: encode the images with the "
+                             "same model.")
         image_features = normalize(images.float().cpu())  # [n_images, embed_dim]
     else:
         image_features = model.encode_images(images)  # [n_images, embed_dim]
-    if classifier is None:
-        classifier = build_classifier(model, labels, templates)  # [n_classes, embed_dim]
+    classifier = classifier.float().cpu()
     similarity = image_features @ classifier.T  # [n_images, n_classes]
     logits_per_image = model.logit_scale * similarity
     probs = logits_per_image.softmax(dim=-1)

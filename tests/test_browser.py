@@ -10,6 +10,12 @@ the probabilities it shows (``cc-comparator-output``) change. The screenshot goe
 A first, quick test runs the same harness on a synthetic notebook (a Text widget and an observer
 writing to an Output), so a broken harness and a broken lesson fail differently.
 
+A third test runs every course widget once in a generated notebook (bundled model) and saves a
+screenshot of each to ``artifacts/browser/<widget>.png`` for review. It checks what only a
+browser shows: the upload button's label and counter fit (and an upload through the file
+chooser is classified), and in a 420 px column the comparator keeps each bar and its number on
+one line and a long prompt's header at most three lines tall.
+
 Without ``/usr/bin/chromium`` (or Playwright) the tests skip, except when ``CI`` is set: CI must
 prove the widget works in a browser, so there they fail.
 """
@@ -40,6 +46,7 @@ CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--no-first-run"]
 SERVER_START_S = 60
+PAGE_LOAD_S = 90  # JupyterLab opens a notebook in a few seconds; minutes on a loaded 2-core box
 RUN_ALL_S = 180  # lesson 04 runs in 20-55 s on the bundled model on a busy 2-core CPU
 
 # JupyterLab user settings: no news popup or update check (they may cover cells, and reach the
@@ -99,6 +106,55 @@ def _synthetic_notebook():
     return nb
 
 
+WIDGETS = {  # CSS class of each course widget -> the screenshot it goes to
+    "cc-temperature-explorer": "temperature_explorer.png",
+    "cc-upload-classifier": "upload_classifier.png",
+    "cc-prompt-comparator": "prompt_comparator.png",
+    "cc-threshold-explorer": "threshold_explorer.png",
+    "cc-search-box": "search_box.png",
+}
+NARROW_PX = 420  # the comparator's column in the widgets notebook
+LONG_PROMPT = "a photo of " + "a very, " * 30 + "red circle"
+
+
+def _widgets_notebook():
+    """Every course widget once, on the bundled model; the comparator in a narrow column with a
+    prompt longer than the model reads."""
+    nb = new_notebook(cells=[
+        new_markdown_cell("# The course widgets"),
+        new_code_cell(
+            "import numpy as np, ipywidgets as widgets\n"
+            "import clipcourse as cc\n"
+            "model = cc.load_model('tiny-shapes')\n"
+            "test = cc.shapes.make_test_set(24, seed=1)\n"
+            "images, labels = test.images[::3], test.labels[::3]"),
+        new_code_cell(
+            "similarity = model.encode_images(images) @ model.encode_texts(\n"
+            "    [f'a photo of the {label}' for label in labels]).T\n"
+            "cc.widgets.temperature_explorer(similarity[0], labels, model.logit_scale,\n"
+            "                                title='image 0')"),
+        new_code_cell("cc.widgets.upload_classifier(model, cc.shapes.all_labels())"),
+        new_code_cell(
+            "comparator = cc.widgets.prompt_comparator(\n"
+            f"    model, images[:3], ['red circle', 'a photo of a red circle.', {LONG_PROMPT!r}],\n"
+            "    names=labels[:3])\n"
+            f"widgets.Box([comparator], layout=widgets.Layout(width='{NARROW_PX}px'))"),
+        new_code_cell(
+            "rng = np.random.default_rng(0)\n"
+            "cc.widgets.threshold_explorer(rng.normal(0.7, 0.05, 100), rng.normal(0.4, 0.1, 100),\n"
+            "                              matched_name='shapes', unmatched_name='others')"),
+        new_code_cell(
+            "import tempfile, pathlib\n"
+            "folder = pathlib.Path(tempfile.mkdtemp())\n"
+            "for i, (image, label) in enumerate(zip(images, labels)):\n"
+            "    image.save(folder / f\"{i}_{label.replace(' ', '_')}.png\")\n"
+            "cc.widgets.search_box(cc.search.ImageIndex(model, folder), k=4, query='a red circle')"),
+    ])
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
+                                 "language": "python"}
+    return nb
+
+
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory):
     """A JupyterLab server; yields its base URL and the folder it serves."""
@@ -106,6 +162,9 @@ def lab(tmp_path_factory):
     root = home / "root"
     root.mkdir()
     nbformat.write(_synthetic_notebook(), str(root / "harness.ipynb"))
+    nbformat.write(_widgets_notebook(), str(root / "widgets.ipynb"))
+    from clipcourse.shapes import ShapeSpec, draw_scene  # a drawing to upload
+    draw_scene([ShapeSpec("red", "circle")], image_size=128).save(root / "red_circle.png")
     if LESSON.exists():
         shutil.copy(LESSON, root / LESSON.name)
     settings = home / "settings"
@@ -195,7 +254,7 @@ def _open_and_run_all(page, url, notebook, timeout_s):
     """Open ``notebook``, wait for its kernel, Run -> Run All Cells, wait until all have run."""
     workspace = re.sub(r"\W", "-", notebook)  # a fresh workspace: no other tabs restored
     page.goto(f"{url}/lab/workspaces/{workspace}/tree/{notebook}")
-    page.locator(f"{PANEL} .jp-Cell").first.wait_for(timeout=30_000)
+    page.locator(f"{PANEL} .jp-Cell").first.wait_for(timeout=PAGE_LOAD_S * 1000)
     # Wait for the session: until the toolbar names a kernel, Run All does nothing (the execution
     # indicator already says "idle" then). Once it does, executions queue until the kernel is up.
     page.wait_for_function(
@@ -204,7 +263,7 @@ def _open_and_run_all(page, url, notebook, timeout_s):
             const state = document.querySelector(panel + ' .jp-Notebook-ExecutionIndicator');
             return name && state && !['', 'No Kernel'].includes(name.textContent.trim())
                    && state.getAttribute('data-status') === 'idle';
-        }""", arg=PANEL, timeout=30_000)
+        }""", arg=PANEL, timeout=PAGE_LOAD_S * 1000)
     page.locator(".lm-MenuBar-itemLabel", has_text=re.compile(r"^Run$")).click()
     page.locator(".lm-Menu-itemLabel", has_text=re.compile(r"^Run All Cells$")).click()
     # Every code cell shows "[n]:" once run, "[*]:" while queued or running, "[ ]:" before. Run
@@ -275,4 +334,53 @@ def test_lesson04_prompt_comparator_in_a_browser(lab, browser):
             f"the probabilities did not change:\nbefore:\n{before}\nafter:\n{after}")
         assert len(_probabilities(after)) > len(_probabilities(before))  # one more column
         page.screenshot(path=str(ARTIFACTS / "lesson04.png"))
+    page.close()
+
+
+def test_every_widget_in_a_browser(lab, browser):
+    """Each course widget renders; the upload button's label and counter fit, and it classifies
+    an upload; in a narrow column the comparator keeps bar and number on one line and a long
+    prompt's header short. A screenshot of each widget goes to artifacts/browser/."""
+    url, root = lab
+    page = browser.new_page(viewport={"width": 1280, "height": 1000})
+    with _screenshot_on_failure(page, "widgets"):
+        _open_and_run_all(page, url, "widgets.ipynb", timeout_s=RUN_ALL_S)
+        for css, shot in WIDGETS.items():
+            widget = page.locator(f"{PANEL} .{css}")
+            widget.wait_for(timeout=20_000)
+            widget.scroll_into_view_if_needed()
+            widget.screenshot(path=str(ARTIFACTS / shot))
+
+        # the upload button: its whole label and its counter show, before and after an upload
+        button = page.locator(f"{PANEL} .cc-upload-classifier button").first
+        label = button.evaluate(
+            "b => ({text: b.innerText, fits: b.scrollWidth <= b.clientWidth + 1})")
+        assert "Upload a photo" in label["text"] and "(0)" in label["text"], label
+        assert label["fits"], f"the upload button cuts its label: {label}"
+        with page.expect_file_chooser() as chooser:
+            button.click()
+        chooser.value.set_files(str(root / "red_circle.png"))
+        page.locator(f"{PANEL} .cc-upload-output").wait_for(timeout=30_000)
+        label = button.evaluate(
+            "b => ({text: b.innerText, fits: b.scrollWidth <= b.clientWidth + 1})")
+        assert "(1)" in label["text"] and label["fits"], label
+        assert "red circle" in page.locator(f"{PANEL} .cc-upload-output").inner_text()
+        page.locator(f"{PANEL} .cc-upload-classifier").screenshot(
+            path=str(ARTIFACTS / "upload_classifier_after_upload.png"))
+
+        # the comparator in a narrow column
+        layout = page.locator(f"{PANEL} .cc-comparator-output").evaluate("""(root) => {
+            const middle = (e) => { const r = e.getBoundingClientRect(); return r.top + r.height / 2; };
+            const bars = [...root.querySelectorAll('.cc-bar')];
+            const wrapped = bars.filter(b => Math.abs(middle(b.children[0]) - middle(b.children[1])) > 4);
+            const headers = [...root.querySelectorAll('th')].map(th => th.getBoundingClientRect().height);
+            const line = parseFloat(getComputedStyle(root).fontSize) * 1.5;
+            return {bars: bars.length, wrapped: wrapped.length, tallest: Math.max(...headers),
+                    line: line, width: root.getBoundingClientRect().width};
+        }""")
+        assert layout["bars"] == 9, layout  # 3 images x 3 prompts
+        assert layout["width"] <= NARROW_PX + 1, layout
+        assert layout["wrapped"] == 0, f"bar and number on two lines: {layout}"
+        # 3 lines of prompt and the token count: a long prompt does not make it taller
+        assert layout["tallest"] < 6 * layout["line"], f"a header grew tall: {layout}"
     page.close()

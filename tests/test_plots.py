@@ -175,3 +175,61 @@ def test_plot_curve(curves, smooth, n_lines, has_legend):
     assert len(ax.lines) == n_lines
     assert (ax.get_legend() is not None) == has_legend
     assert ax.get_yscale() == "log"
+
+
+def test_plot_accuracy_by_group():
+    table = {
+        "bare": {"photo": 0.5, "sketch": (0.4, 0.05)},
+        "one template": {"photo": (0.9, 0.02), "sketch": {"accuracy": 0.7, "se": 0.04},
+                         "blurry": (0.6, 0.05)},
+        "ensemble": {"blurry": (0.8, 0.03), "photo": (0.95, 0.01)},
+    }
+    fig = _draw(plots.plot_accuracy_by_group(table, n_se=2, chance=1 / 24, title="per style"))
+    (ax,) = fig.axes
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["photo", "sketch", "blurry"]
+    assert len(ax.containers) == 3  # one errorbar series per text side
+    legend = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert legend == ["bare", "one template", "ensemble", "chance"]
+    # each point sits over its group's tick, at its accuracy, with a bar of n_se errors
+    line, _, (bars,) = ax.containers[1].lines
+    xs, ys = line.get_data()
+    assert [round(x) for x in xs] == [0, 1, 2]
+    np.testing.assert_allclose(np.asarray(ys, dtype=float), [0.9, 0.7, 0.6])
+    segments = bars.get_segments()
+    np.testing.assert_allclose([s[1][1] - s[0][1] for s in segments], [0.08, 0.16, 0.2])
+    ens_xs, _ = ax.containers[2].lines[0].get_data()
+    assert [round(x) for x in ens_xs] == [2, 0]  # a side may skip a group
+    assert "2 standard errors" in ax.get_ylabel()
+    assert ax.get_title() == "per style"
+
+
+def test_plot_accuracy_by_group_needs_data():
+    with pytest.raises(ValueError, match="at least one"):
+        plots.plot_accuracy_by_group({})
+    with pytest.raises(ValueError, match="at least one"):
+        plots.plot_accuracy_by_group({"a": {}})
+
+
+def test_image_grid_marks_right_and_wrong(images):
+    fig = _draw(plots.image_grid(images[:3], ["a", "b", "c"], correct=[True, False, True]))
+    titles = [ax.get_title() for ax in fig.axes]
+    assert [t[0] for t in titles] == ["✓", "✗", "✓"]
+    frames = [[p for p in ax.patches if not p.get_fill()] for ax in fig.axes]
+    assert all(len(f) == 1 for f in frames)
+    assert frames[0][0].get_edgecolor() != frames[1][0].get_edgecolor()
+    assert plots.image_grid(images[:1], correct=[False]).axes[0].get_title() == "✗"
+    with pytest.raises(ValueError, match="right/wrong"):
+        plots.image_grid(images[:2], correct=[True])
+
+
+def test_plot_curve_references_stretch_the_axis_and_keep_the_legend_off_the_curves():
+    values = np.linspace(14.3, 14.0, 100)  # a tiny drift, as lesson 06's scale
+    fig = _draw(plots.plot_curve({"scale": values}, references={"bundled": 30.0, "cap": 100}))
+    (ax,) = fig.axes
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["scale", "bundled", "cap"]
+    low, high = ax.get_ylim()
+    assert low <= 14.0 and high >= 100  # the drift is shown against the references
+    legend_box = ax.get_legend().get_window_extent()
+    axes_box = ax.get_window_extent()
+    assert legend_box.x0 >= axes_box.x1  # the legend sits beside the axes, never on a curve
+    assert plots.plot_curve(values, references={"cap": 100}).axes[0].get_legend() is not None

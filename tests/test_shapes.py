@@ -215,3 +215,90 @@ def test_draw_text_writes_on_a_copy():
     assert not _same_pixels(image, attacked)
     assert _same_pixels(image, draw_scene([ShapeSpec("red", "circle")], seed=0))  # untouched
     assert _same_pixels(attacked, draw_scene([ShapeSpec("red", "circle")], seed=0, text="blue"))
+
+
+# -- world v2: looks and name variants ---------------------------------------------------------
+_LOOK_WORDS = {"sketch": ("sketch", "outline", "line drawing", "doodle"),
+               "blurry": ("blur", "out of focus", "fuzzy"),
+               "pixelated": ("pixel", "low resolution", "low-res"),
+               "grainy": ("grain", "noisy"),
+               "faded": ("faded", "low contrast", "low-contrast", "washed")}
+
+
+def test_looks_are_off_by_default_and_the_default_data_unchanged():
+    data = shapes.make_dataset(60, seed=3)
+    assert all(scene.look == "photo" for scene in data.scenes)
+    again = shapes.make_dataset(60, seed=3, p_look=0.0, p_variant=0.0)
+    assert again.captions == data.captions
+    assert all(_same_pixels(a, b) for a, b in zip(data.images, again.images))
+
+
+def test_looks_are_drawn_and_named_in_varied_words():
+    data = shapes.make_dataset(600, seed=2, p_look=0.5, p_look_caption=0.6)
+    looks = Counter(scene.look for scene in data.scenes)
+    assert set(looks) == set(shapes.LOOKS)
+    assert 0.4 < 1 - looks["photo"] / len(data) < 0.6
+    named = [s for s in data.scenes if s.look != "photo" and len(s.key) == 3]
+    other = [s for s in data.scenes if s.look not in ("photo",) and s.kind != "greyscale"]
+    assert 0.45 < len(named) / len(other) < 0.75
+    for scene in named:
+        assert scene.key[2] == scene.look  # the look is part of what the caption says
+        assert any(w in scene.caption.lower() for w in _LOOK_WORDS[scene.look]), scene.caption
+    frames = {re.sub(r"\b(red|green|blue|yellow|orange|purple)\b", "_", s.caption)
+              for s in named if s.look == "blurry"}
+    assert len(frames) > 8  # many phrasings per look
+    for scene in data.scenes:
+        if scene.look == "sketch":
+            assert all(o.style == "outline" for o in scene.objects)
+    for image, scene in zip(data.images[:40], data.scenes[:40]):
+        assert _same_pixels(image, scene.draw())
+
+
+def test_each_look_changes_the_pixels_the_way_it_says():
+    obj = [ShapeSpec("red", "square", size=0.3, position=(0.5, 0.5))]
+    photo = np.asarray(draw_scene(obj, seed=4)).astype(float)
+    looks = {look: np.asarray(draw_scene(obj, seed=4, look=look)).astype(float)
+             for look in shapes.LOOKS}
+    assert np.array_equal(looks["photo"], photo)
+
+    def edges(a):  # mean absolute difference between neighbouring pixels
+        return np.abs(np.diff(a, axis=1)).mean()
+
+    assert edges(looks["blurry"]) < edges(photo)
+    assert looks["faded"].std() < 0.5 * photo.std()
+    assert edges(looks["grainy"]) > 3 * edges(photo)
+    pixelated = looks["pixelated"]
+    assert (np.abs(np.diff(pixelated, axis=1)).sum(axis=(0, 2)) == 0).mean() > 0.5  # blocks
+    assert not np.array_equal(looks["sketch"], photo)  # an outline, not a filled square
+    with pytest.raises(ValueError, match="look"):
+        draw_scene(obj, look="watercolour")
+
+
+def test_make_test_set_draws_one_look_or_all_in_turn():
+    plain = shapes.make_test_set(24, seed=5)
+    same = shapes.make_test_set(24, seed=5, looks=("photo",))
+    assert all(_same_pixels(a, b) for a, b in zip(plain.images, same.images))
+    assert plain.looks == ["photo"] * 24
+    mixed = shapes.make_test_set(24 * len(shapes.LOOKS), seed=5, looks=shapes.LOOKS)
+    cells = Counter(zip(mixed.labels, mixed.looks))
+    assert len(cells) == 24 * len(shapes.LOOKS) and set(cells.values()) == {1}
+    blurry = shapes.make_test_set(8, seed=5, looks=("blurry",), pairs=shapes.HOLDOUT)
+    assert blurry.looks == ["blurry"] * 8
+    sketches = shapes.make_test_set(8, seed=5, looks=("sketch",))
+    assert all(o.style == "outline" for o in sketches.objects)
+
+
+def test_shape_names_vary_with_p_variant_but_never_leak_held_out_pairs():
+    data = shapes.make_dataset(800, seed=6, p_variant=0.3, p_look=0.5)
+    synonyms = {w for words in shapes.SHAPE_SYNONYMS.values() for w in words}
+    used = {w for c in data.captions for w in re.findall(r"\b\w+\b", c) if w in synonyms}
+    assert used == synonyms  # every known variant appears in some caption
+    for scene in data.scenes:
+        if scene.kind == "single":
+            obj = scene.objects[0]
+            names = (obj.shape,) + shapes.SHAPE_SYNONYMS[obj.shape]
+            assert obj.colour in scene.caption and any(n in scene.caption for n in names)
+    for caption in data.captions:
+        for colour, shape in shapes.HOLDOUT:
+            for name in (shape,) + shapes.SHAPE_SYNONYMS[shape]:
+                assert not re.search(rf"\b{colour} {name}", caption), caption

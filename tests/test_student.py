@@ -88,10 +88,12 @@ def test_to_student_replaces_solutions_and_clears_outputs():
     assert json.dumps(nb, sort_keys=True) == before, "the source notebook must not change"
 
     text = [("".join(c["source"])) for c in copy["cells"]]
-    assert text[4] == "import math\n# YOUR CODE HERE\nraise NotImplementedError()\nprint(secret)\n"
-    # the stub takes the marker's indentation, so the function body stays valid Python
-    assert text[6] == ("def area(r):\n    # YOUR CODE HERE\n    raise NotImplementedError()\n")
+    # no raise: Run All goes on past a skipped exercise (its check says "not answered yet")
+    assert text[4] == "import math\n# YOUR CODE HERE\nprint(secret)\n"
+    # the stub takes the marker's indentation, and a block gets a `pass`: valid Python
+    assert text[6] == ("def area(r):\n    # YOUR CODE HERE\n    pass\n")
     compile(text[6], "<exercise 2>", "exec")
+    compile(text[4], "<exercise 1>", "exec")
     assert text[8] == ('Why does the softmax never say "I don\'t know"?\n\n'
                        "*Your answer here.*\n")
     assert not any("solution line" in t or "SOLUTION" in t for t in text)
@@ -202,8 +204,11 @@ def test_bad_markers_write_nothing(course, tmp_path):
 
 
 def test_no_notebooks_is_an_error(tmp_path):
+    (tmp_path / "empty").mkdir()
     with pytest.raises(FileNotFoundError, match="no notebooks"):
-        copies(tmp_path, tmp_path / "student")
+        copies(tmp_path / "empty", tmp_path / "student")
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        copies(tmp_path / "missing", tmp_path / "student")
 
 
 def test_cli_student_subcommand(course, tmp_path, capsys):
@@ -211,6 +216,166 @@ def test_cli_student_subcommand(course, tmp_path, capsys):
     assert cli_main(["student", str(out), "--src", str(course)]) == 0
     assert "written" in capsys.readouterr().out
     assert (out / "99_lesson.ipynb").is_file()
+
+
+# -- refusing to lose solutions, and clear errors (issue 13) ---------------------------------------
+def _solutions_intact(src):
+    text = (src / "99_lesson.ipynb").read_text()
+    return "the solution line" in text and student.BEGIN_SOLUTION in text
+
+
+@pytest.mark.parametrize("force", [False, True])
+def test_output_folder_that_is_the_source_is_refused(course, force):
+    before = (course / "99_lesson.ipynb").read_bytes()
+    with pytest.raises(student.StudentCopyError, match="is the lesson folder itself"):
+        copies(course, course, force=force)
+    assert (course / "99_lesson.ipynb").read_bytes() == before
+    # the same folder reached another way (a path with .., a symlink) is refused too
+    with pytest.raises(student.StudentCopyError, match="lesson folder itself"):
+        copies(course, course / "images" / "..", force=force)
+    (course.parent / "link").symlink_to(course, target_is_directory=True)
+    with pytest.raises(student.StudentCopyError, match="lesson folder itself"):
+        copies(course, course.parent / "link", force=force)
+    assert _solutions_intact(course)
+
+
+def test_cli_refuses_src_as_output_even_with_force(course, capsys):
+    assert cli_main(["student", str(course), "--src", str(course), "--force"]) == 1
+    assert "is the lesson folder itself" in capsys.readouterr().err
+    assert _solutions_intact(course)
+
+
+def test_output_folder_inside_the_source_is_refused(course):
+    for out in (course / "student", course / "images" / "student"):
+        with pytest.raises(student.StudentCopyError, match="inside the lesson folder"):
+            copies(course, out)
+        assert not out.exists()
+
+
+def test_a_lesson_in_the_output_folder_is_never_overwritten(course, tmp_path):
+    out = tmp_path / "elsewhere"
+    write(a_lesson(), out / "99_lesson.ipynb")  # a lesson with solutions, not a student copy
+    before = (out / "99_lesson.ipynb").read_bytes()
+    with pytest.raises(student.StudentCopyError, match="holds exercise solutions"):
+        copies(course, out, force=True)
+    assert (out / "99_lesson.ipynb").read_bytes() == before
+
+
+@pytest.mark.parametrize("content, fragment", [
+    (b"{ not json", "invalid JSON at line 1"),
+    (b"\xff\xfe{}", "not UTF-8"),
+    (b"[1, 2, 3]", "the JSON is a list"),
+    (b'{"cells": {"a": 1}}', "no list of cells"),
+    (b'{"cells": [42]}', "cell 1 is not a cell object"),
+    (b'{"cells": [{"cell_type": "code", "source": 7}]}', "neither text nor a list"),
+])
+def test_a_malformed_lesson_gives_a_clear_error(course, tmp_path, content, fragment, capsys):
+    (course / "00_bad.ipynb").write_bytes(content)
+    out = tmp_path / "student"
+    with pytest.raises(student.NotebookError, match=fragment) as err:
+        copies(course, out)
+    assert "00_bad.ipynb" in str(err.value)
+    assert not out.exists()
+    assert cli_main(["student", str(out), "--src", str(course)]) == 1
+    assert "00_bad.ipynb: not a notebook" in capsys.readouterr().err
+
+
+def test_an_output_path_that_is_a_file_gives_a_clear_error(course, tmp_path, capsys):
+    out = tmp_path / "student"
+    out.write_text("my notes")
+    with pytest.raises(student.StudentCopyError, match="is a file, not a folder"):
+        copies(course, out)
+    assert out.read_text() == "my notes"
+    assert cli_main(["student", str(out), "--src", str(course)]) == 1
+    assert "is a file" in capsys.readouterr().err
+
+
+@pytest.mark.skipif(hasattr(os, "geteuid") and os.geteuid() == 0,
+                    reason="root writes to read-only folders")
+def test_a_read_only_output_folder_gives_a_clear_error(course, tmp_path, capsys):
+    out = tmp_path / "student"
+    out.mkdir()
+    out.chmod(0o555)
+    try:
+        with pytest.raises(student.StudentCopyError, match="cannot write"):
+            copies(course, out)
+        assert cli_main(["student", str(out), "--src", str(course)]) == 1
+        assert "cannot write" in capsys.readouterr().err
+    finally:
+        out.chmod(0o755)
+
+
+def test_a_read_only_output_folder_is_refused_even_as_root(course, tmp_path, monkeypatch):
+    out = tmp_path / "student"
+    out.mkdir()
+    monkeypatch.setattr(student.os, "access", lambda path, mode: False)
+    with pytest.raises(student.StudentCopyError, match="cannot write to the output folder"):
+        copies(course, out)
+    assert list(out.iterdir()) == []
+
+
+# -- nbgrader metadata ---------------------------------------------------------------------------
+def test_student_copies_carry_nbgrader_metadata():
+    nb = json.loads(nbformat.writes(lesson(
+        new_markdown_cell("### Exercise 1: x"),
+        new_code_cell("answer = None\n### BEGIN SOLUTION\nanswer = 42\n### END SOLUTION\n"),
+        new_code_cell('cc.exercises.check("03.2", answer, probs=probs)'),
+        new_code_cell("print('not graded')"))))
+    copy = student.to_student(nb)
+    solution, check, plain = (copy["cells"][i]["metadata"] for i in (1, 2, 3))
+    assert solution["nbgrader"] == {"grade": False, "grade_id": "solution-03-2", "locked": False,
+                                    "schema_version": 3, "solution": True, "task": False}
+    assert check["nbgrader"] == {"grade": True, "grade_id": "check-03-2", "locked": True,
+                                 "points": 1, "schema_version": 3, "solution": False,
+                                 "task": False}
+    assert check["editable"] is False and check["deletable"] is False
+    assert "nbgrader" not in plain
+    # nbgrader's own rules: ids match ^[a-zA-Z0-9_-]+$ and are unique, points are numbers
+    ids = [c["metadata"]["nbgrader"]["grade_id"] for c in copy["cells"]
+           if "nbgrader" in c["metadata"]]
+    assert len(set(ids)) == len(ids) and all(re.fullmatch(r"[a-zA-Z0-9_\-]+", i) for i in ids)
+    assert "answer = None" in "".join(copy["cells"][1]["source"])  # the answer line stays
+
+
+# nbgrader's cell metadata schema, version 3 (nbgrader/nbgraderformat/v3.json), as documented
+NBGRADER_V3 = {
+    "type": "object",
+    "properties": {
+        "schema_version": {"type": "integer", "minimum": 3, "maximum": 3},
+        "grade": {"type": "boolean"}, "locked": {"type": "boolean"},
+        "solution": {"type": "boolean"}, "task": {"type": "boolean"},
+        "grade_id": {"type": "string", "pattern": "^[a-zA-Z0-9_\\-]*$"},
+        "points": {"type": "number", "minimum": 0},
+        "checksum": {"type": "string", "minLength": 32, "maxLength": 32},
+        "cell_type": {"type": "string", "enum": ["raw", "code", "markdown"]},
+    },
+    "required": ["schema_version", "grade", "locked", "solution"],
+    "additionalProperties": False,
+}
+
+
+def test_the_course_student_copies_follow_nbgrader_format(tmp_path):
+    """Every solution and check cell of every lesson's copy carries metadata that validates
+    against nbgrader's schema, with the rules nbgrader's CheckCellMetadata adds: unique ids,
+    points on grade cells, and code cells only (markdown grade cells must be solutions)."""
+    jsonschema = pytest.importorskip("jsonschema")
+    if not list(NOTEBOOKS.glob("*.ipynb")):
+        pytest.skip("notebooks/ has no lesson (.ipynb) yet")
+    student.make_student_copies(NOTEBOOKS, tmp_path, stream=io.StringIO())
+    for path in sorted(tmp_path.glob("*.ipynb")):
+        cells = json.loads(path.read_text())["cells"]
+        marked = [c for c in cells if "nbgrader" in c["metadata"]]
+        ids = [c["metadata"]["nbgrader"]["grade_id"] for c in marked]
+        assert len(ids) == len(set(ids)), path.name
+        for cell in marked:
+            meta = cell["metadata"]["nbgrader"]
+            jsonschema.validate(meta, NBGRADER_V3)
+            assert cell["cell_type"] == "code"
+            assert meta["grade"] == ("points" in meta) and meta["grade"] != meta["solution"]
+            if meta["grade"]:
+                assert student.check_key(cell) and meta["locked"]
+        checks = [c for c in cells if student.check_key(c)]
+        assert all(c["metadata"]["nbgrader"]["grade"] for c in checks), path.name
 
 
 # -- check_solutions ----------------------------------------------------------------------------
@@ -278,7 +443,8 @@ def test_every_lesson_makes_a_student_copy(tmp_path):
 
 # -- launch options (binder/) ------------------------------------------------------------------
 ROOT = NOTEBOOKS.parent
-TEST_ONLY = {"pytest", "nbval", "playwright"}  # make test's tools; Binder learners need none
+# make test's tools; Binder learners need none
+TEST_ONLY = {"pytest", "nbval", "playwright", "hypothesis"}
 
 
 def _conda_specs(path):

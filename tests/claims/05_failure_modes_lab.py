@@ -60,7 +60,7 @@ CLAIMS = {
     "by about as much with the right word as with the wrong one": """
         max(abs(lie["accuracy"] - honest["accuracy"]) for lie, honest in zip(attack, control)) < 0.1
     """,
-    "No prediction flips to the written colour.": "max(lie['to_target'] for lie in attack) == 0",
+    "Hardly any prediction flips to the written colour": "max(lie['to_target'] for lie in attack) <= 0.05",
     # 6. biased data
     "Before the fine-tune, the model calls most triangles triangles, whatever their colour.": f"""
         min({_BEFORE}["called"]["red triangles"], {_BEFORE}["called"]["other triangles"]) > 0.5
@@ -80,13 +80,14 @@ CLAIMS = {
     "The drawings get a confident answer (a top probability of 50% or more) almost every time": """
         report["shapes"]["confident"] > 0.9
     """,
-    "the empty backgrounds nearly as often as the drawings": """
-        report["empty"]["confident"] > report["shapes"]["confident"] - 0.15
-        and report["empty"]["confident"] == max(report[g]["confident"] for g in outsiders)
+    "and so do many outsiders": """
+        sum(report[g]["confident"] >= 0.5 for g in outsiders) >= 2
     """,
-    "Uniform noise rarely does, and its distributions are far flatter than the drawings'": """
-        report["noise"]["confident"] < 0.25
-        and report["noise"]["entropy_share"] > 3 * report["shapes"]["entropy_share"]
+    "Uniform noise is the most confident outsider of all": """
+        report["noise"]["confident"] == max(report[g]["confident"] for g in outsiders)
+    """,
+    "though its distributions are still flatter than the drawings'": """
+        report["noise"]["entropy_share"] > 2 * report["shapes"]["entropy_share"]
     """,
     "Still, every one of them gets one of the 24 labels.": """
         len(labels) == 24 and all(p in labels for row in report.values() for p in row["predictions"])
@@ -101,12 +102,12 @@ CLAIMS = {
         abs(stats["coverage"] - len(in_world.images) / len(scores)) < 0.1
     """,
     "nearly all the answers left are right": "stats['precision'] > 0.9",
-    "The way out costs nothing on the drawings here and catches almost all of the noise": """
+    "The way out costs nothing on the drawings here.": """
         abstained["shapes"]["abstained"] == 0
         and abstained["shapes"]["accuracy_with"] >= abstained["shapes"]["accuracy_without"]
-        and abstained["noise"]["abstained"] > 0.9
     """,
-    "but only part of the other outsiders, fewer than the threshold did": f"""
+    "It catches none of the noise": 'abstained["noise"]["abstained"] == 0',
+    "and only part of the other outsiders, fewer than the threshold did": f"""
         all(abstained[g]["abstained"] < 1 for g in outsiders if g != "noise")
         and sum(abstained[g]["abstained"] for g in outsiders)
             < sum(1 - a for a in {_OUTSIDERS_ANSWERED})
@@ -121,9 +122,9 @@ CLAIMS = {
         and results["left/right, scene and mirror both right"][0] < 0.25
         and results["colour, sentences with 'not'"][0] < 0.05
     """,
-    "reads them hardly better than chance, so a written word does not fool it, though covering "
-    "the object costs accuracy": """
-        reading < 3 / len(labels) and max(lie["to_target"] for lie in attack) == 0
+    "reads them hardly better than chance, so a written word hardly ever fools it, though "
+    "covering the object costs accuracy": """
+        reading < 3 / len(labels) and max(lie["to_target"] for lie in attack) <= 0.05
         and control[-1]["accuracy"] < control[0]["accuracy"] - 0.2
     """,
     "became a disparity between groups after 30 steps of fine-tuning, much larger than the drop "

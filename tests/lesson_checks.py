@@ -31,6 +31,12 @@ notice. Lesson kernels start with the inline backend a learner's kernel uses
 (``MPLBACKEND=module://matplotlib_inline.backend_inline``), whatever ``MPLBACKEND`` the test
 process has, so a figure that silently vanished fails.
 
+**Exercises.** After a code cell that calls ``cc.exercises.check(``, an item checks that the
+verdict it displayed (the ``clipcourse.exercises.RECORD_MIME`` record) says *passed*: in the
+lesson every solution is filled in, so each self-check must accept it. (``python -m clipcourse
+grade`` reads the same records; ``tests/test_grading.py`` grades a few lessons end to end.)
+Like claims, these describe the bundled model's run and are skipped on another model.
+
 Loaded by the repository's root ``conftest.py``; CONTRIBUTING.md ("Claims and figures under
 test") is the contributor's guide.
 """
@@ -52,6 +58,9 @@ INLINE_BACKEND = "module://matplotlib_inline.backend_inline"
 #: A cell draws when it calls one of these (``cc.plots.image_grid(...)``, ``plt.plot(...)``).
 DRAWS = re.compile(r"(?<![\w.])(?:cc\.plots|plots|plt)\.\w+\s*\(")
 REAL_CLIP_ONLY = "[real CLIP only]"
+#: A cell checks an exercise when it calls ``cc.exercises.check(``.
+CHECKS = re.compile(r"(?<![\w.])(?:cc\.)?exercises\.check\s*\(")
+RECORD_MIME = "application/vnd.clipcourse.check+json"  # clipcourse.exercises.RECORD_MIME
 REPLY_TIMEOUT_S = 60
 
 
@@ -78,6 +87,10 @@ def cell_prose(cell) -> str:
 
 def draws(cell) -> bool:
     return cell["cell_type"] == "code" and bool(DRAWS.search(cell["source"]))
+
+
+def checks_exercise(cell) -> bool:
+    return cell["cell_type"] == "code" and bool(CHECKS.search(cell["source"]))
 
 
 def load_claims(lesson: Path, folder: Path = CLAIMS_DIR) -> dict:
@@ -180,6 +193,14 @@ class LessonCheck(pytest.Item):
             pytest.skip("the lesson's kernel is not running")
         return kernel
 
+    def _skip_unless_bundled_model(self, kernel, what):
+        model = getattr(self.parent, "_lesson_checks_model", None)
+        if model is None:  # once per lesson: which model it runs on
+            model = evaluate(kernel, {"m": "getattr(globals().get('model'), 'name', '')"})["m"][1]
+            self.parent._lesson_checks_model = model
+        if model not in ("''", "'tiny-shapes'", ""):
+            pytest.skip(f"{what} describe the bundled model's outputs; this run uses {model}")
+
     def _skip_if_the_lesson_broke(self):
         failed = getattr(self.parent, "_lesson_checks_failed_cells", [])
         if failed:
@@ -199,12 +220,7 @@ class ClaimCheck(LessonCheck):
             raise ClaimFailed(self.problem)
         self._skip_if_the_lesson_broke()
         kernel = self._kernel()
-        model = getattr(self.parent, "_lesson_checks_model", None)
-        if model is None:  # once per lesson: which model it runs on
-            model = evaluate(kernel, {"m": "getattr(globals().get('model'), 'name', '')"})["m"][1]
-            self.parent._lesson_checks_model = model
-        if model not in ("''", "'tiny-shapes'", ""):
-            pytest.skip(f"claims describe the bundled model's outputs; this run uses {model}")
+        self._skip_unless_bundled_model(kernel, "claims")
         ok, value = evaluate(kernel, {"claim": f"bool{_wrapped(self.check)}"})["claim"]
         if ok and value == "True":
             return
@@ -250,6 +266,30 @@ class FigureCheck(LessonCheck):
         if isinstance(excinfo.value, ClaimFailed):
             return str(excinfo.value)
         return super().repr_failure(excinfo)
+
+
+class ExerciseCheck(LessonCheck):
+    """The lesson's own solution passes the self-check cell ``after``."""
+
+    def runtest(self):
+        cell = self.after
+        if cell.test_outputs is None:
+            pytest.skip(f"{cell.name} did not run")
+        self._skip_unless_bundled_model(self._kernel(), "solution checks")
+        records = [o["data"][RECORD_MIME] for o in cell.test_outputs
+                   if RECORD_MIME in o.get("data", {})]
+        if not records:
+            raise ClaimFailed(f"{self.path.name}, {cell.name}: the cell calls cc.exercises.check "
+                              "but displayed no verdict record")
+        failed = [r for r in records if not r.get("passed")]
+        if failed:
+            text = " ".join(o.get("data", {}).get("text/plain", "") for o in cell.test_outputs)
+            raise ClaimFailed(
+                f"{self.path.name}, {cell.name}: the lesson's own solution fails exercise "
+                f"{failed[0].get('exercise')}'s self-check:\n    {squash(text)}\n  fix the "
+                "solution, or the judge in clipcourse/exercises.py if it checks the wrong thing")
+
+    repr_failure = FigureCheck.repr_failure
 
 
 class ClaimFailed(AssertionError):
@@ -340,6 +380,9 @@ def pytest_collection_modifyitems(session, config, items):
             if draws(cells[index]):
                 extra.setdefault(cell_item, []).append(FigureCheck.from_parent(
                     notebook, name=f"{cell_item.name} shows its figure", after=cell_item))
+            if checks_exercise(cells[index]):
+                extra.setdefault(cell_item, []).append(ExerciseCheck.from_parent(
+                    notebook, name=f"{cell_item.name} solution passes its check", after=cell_item))
     if not extra:
         return
     ordered = []

@@ -1,10 +1,11 @@
 """The lesson checks (tests/lesson_checks.py) on a tiny synthetic lesson, run by nbval for real.
 
 The lesson computes two numbers, states a result about them in markdown, draws a figure and
-states a result in a solution's comment. Its claims pass as written; flipping one comparison
-fails a test that quotes the sentence and shows the values; a sentence edited away fails; a
-figure that vanishes fails, and the kernel draws inline even when the test process says
-``MPLBACKEND=Agg``.
+states a result in a solution's comment, and checks an exercise's answer with
+``cc.exercises.check``. Its claims pass as written; flipping one comparison fails a test that
+quotes the sentence and shows the values; a sentence edited away fails; a figure that vanishes
+fails, and the kernel draws inline even when the test process says ``MPLBACKEND=Agg``; a wrong
+solution fails its self-check.
 """
 
 import json
@@ -25,7 +26,20 @@ SENTENCE = "The second number is larger than the first, by *two*."
 SOLUTION_SENTENCE = "The product is even."
 
 
-def _lesson(figure_cell="import matplotlib.pyplot as plt\nplt.plot([x, y]);"):
+EXERCISE = """\
+import clipcourse as cc
+import torch
+
+probs = torch.tensor([[0.7, 0.2, 0.1, 0.0], [0.1, 0.2, 0.3, 0.4]])  # [2 images, 4 labels]
+labels, targets = ["a", "b", "c", "d"], ["d", "d"]  # top-3: wrong for image 0, right for 1
+### BEGIN SOLUTION
+top3_accuracy = {answer}
+### END SOLUTION
+"""
+CHECK = 'cc.exercises.check("03.2", top3_accuracy, probs=probs, labels=labels, targets=targets)'
+
+
+def _lesson(figure_cell="import matplotlib.pyplot as plt\nplt.plot([x, y]);", answer="0.5"):
     nb = new_notebook(cells=[
         new_markdown_cell("# 99 · A lesson\n\nTwo numbers."),
         new_code_cell("x = 3\ny = 5"),
@@ -34,15 +48,17 @@ def _lesson(figure_cell="import matplotlib.pyplot as plt\nplt.plot([x, y]);"):
         new_code_cell("x = 100  # rebinds x: the claim above is checked before this cell"),
         new_markdown_cell("## Exercise"),
         new_code_cell("### BEGIN SOLUTION\nz = x * y\n# The product is\n# even.\n### END SOLUTION"),
+        new_code_cell(EXERCISE.format(answer=answer)),
+        new_code_cell(CHECK),
     ])
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
                                  "language": "python"}
     return nb
 
 
-def _run(tmp_path, claims, figure_cell=None, mplbackend="Agg"):
+def _run(tmp_path, claims, figure_cell=None, mplbackend="Agg", answer="0.5"):
     lesson = tmp_path / "99_lesson.ipynb"
-    nbformat.write(_lesson(*([figure_cell] if figure_cell else [])), str(lesson))
+    nbformat.write(_lesson(*([figure_cell] if figure_cell else []), answer=answer), str(lesson))
     claims_dir = tmp_path / "claims"
     claims_dir.mkdir(exist_ok=True)
     (claims_dir / "99_lesson.py").write_text(f"CLAIMS = {claims!r}\n")
@@ -63,6 +79,7 @@ def test_claims_and_figures_pass_on_a_true_lesson(tmp_path):
     assert "claim 2: The product is even PASSED" in out
     # MPLBACKEND=Agg in the test process, yet the kernel drew inline
     assert "Cell 1 shows its figure PASSED" in out
+    assert "Cell 5 solution passes its check PASSED" in out
 
 
 @pytest.fixture(scope="module")
@@ -73,13 +90,14 @@ def broken_lesson(tmp_path_factory):
         SENTENCE: "y - x == 2 and y < x",  # flipped: y > x is what the sentence says
         "The first number is larger.": "x > y",  # no such sentence in the lesson
         SOLUTION_SENTENCE: "z % 2 == 0",
-    }, figure_cell="import matplotlib.pyplot as plt\nplt.plot([x, y])\nplt.close('all')")
+    }, figure_cell="import matplotlib.pyplot as plt\nplt.plot([x, y])\nplt.close('all')",
+        answer="1.0")
 
 
 def test_a_flipped_comparison_fails_and_names_the_sentence(broken_lesson):
     code, out = broken_lesson
     assert code == 1, out
-    assert "3 failed" in out and "claim 3: The product is even PASSED" in out
+    assert "4 failed" in out and "claim 3: The product is even PASSED" in out
     assert "the output no longer supports the sentence" in out
     assert f'"{SENTENCE}"' in out  # quoted whole, line breaks undone
     assert "y = 5" in out and "x = 3" in out  # the operands' values
@@ -93,6 +111,12 @@ def test_a_sentence_edited_away_fails(broken_lesson):
 def test_a_vanished_figure_fails(broken_lesson):
     code, out = broken_lesson
     assert "Cell 1 shows its figure FAILED" in out and "shows no image" in out
+
+
+def test_a_wrong_solution_fails_its_check(broken_lesson):
+    code, out = broken_lesson
+    assert "Cell 5 solution passes its check FAILED" in out
+    assert "the lesson's own solution fails exercise 03.2's self-check" in out
 
 
 # -- the pieces, without a kernel --------------------------------------------------------------

@@ -44,10 +44,10 @@ import numpy as np
 import torch
 from ._report import progress as _progress, warn as _warn
 from .embed import EncodedImages, ImageSkipWarning, _as_list, _describe
+from .weights import _sha256_of
 
 __all__ = ["EmbeddingCache", "CacheStats", "CacheWarning", "default_cache_dir"]
 
-_CHUNK = 1 << 20  # hash files 1 MiB at a time
 _NORM_TOLERANCE = 1e-3  # float32 rows normalised by the model are within ~1e-6 of 1
 _NAMESPACE_RE = re.compile(r"[0-9a-f]{16}")
 _SHARD_RE = re.compile(r"[0-9a-f]{2}")
@@ -203,7 +203,7 @@ class EmbeddingCache:
 
         Introduced in ``07_image_search.ipynb``.
         """
-        return _entry_path(self.folder / _namespace(model), _sha256_of_file(image))
+        return _entry_path(self.folder / _namespace(model), _sha256_of(image, remember=False))
 
     def clear(self, model=None) -> int:
         """Delete cached embeddings: all of them, or only those of ``model``.
@@ -259,7 +259,7 @@ class EmbeddingCache:
                 todo.append(i)
                 continue
             try:
-                entry = _entry_path(namespace, _sha256_of_file(image))
+                entry = _entry_path(namespace, _sha256_of(image, remember=False))
             except OSError:
                 # Missing or unreadable: the model will raise or skip it with its own message.
                 stats.uncached += 1
@@ -359,14 +359,6 @@ def _namespace(model) -> str:
     return hashlib.sha256("\n".join(parts).encode("utf-8")).hexdigest()[:16]
 
 
-def _sha256_of_file(path: str | os.PathLike) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as file:
-        while chunk := file.read(_CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def _unchanged(image: str | os.PathLike, entry: Path) -> bool:
     """True when ``image`` still has the content hashed into ``entry``'s name.
 
@@ -376,7 +368,7 @@ def _unchanged(image: str | os.PathLike, entry: Path) -> bool:
     than the model).
     """
     try:
-        same = _sha256_of_file(image) == entry.stem
+        same = _sha256_of(image, remember=False) == entry.stem
     except OSError:
         same = False
     if not same:

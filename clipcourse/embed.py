@@ -157,14 +157,15 @@ def _check_resize(image: Image.Image, resolution: int, label: str) -> None:
     """Refuse an image whose resize to ``resolution`` (shorter side) would be huge."""
     width, height = image.size
     short, long = min(width, height), max(width, height)
-    if long * resolution > _MAX_RESIZE_FACTOR * resolution * short:
+    if long > _MAX_RESIZE_FACTOR * short:  # the resize scales both sides alike: R cancels
+        most = _MAX_RESIZE_FACTOR * short
         out = (round(width * resolution / short), round(height * resolution / short))
         raise ImageLoadError(
             f"Cannot encode image {label}: it is {width}x{height} pixels, so CLIP's resize "
             f"(shorter side to {resolution}) would make it {out[0]:,}x{out[1]:,} pixels "
             f"({_size(out[0] * out[1] * 3)}). Crop it to a less elongated shape first "
-            f"(at most {_MAX_RESIZE_FACTOR}:1), e.g. image.crop((0, 0, {min(width, 64 * short)}, "
-            f"{min(height, 64 * short)})).")
+            f"(at most {_MAX_RESIZE_FACTOR}:1), e.g. image.crop((0, 0, {min(width, most)}, "
+            f"{min(height, most)})).")
 
 
 def _describe(source) -> str:

@@ -127,15 +127,13 @@ def judge(exercise: str, answer: Any, **given: Any) -> Verdict:
         entry.judge(answer, **given)
     except _Wrong as wrong:
         return verdict(False, True, f"not yet. Hint: {wrong}")
-    except TypeError as err:
-        if "keyword argument" in str(err) or "required keyword" in str(err):
-            return verdict(False, True, f"the check cell passes the wrong arguments ({err}); "
-                           "restore it from the lesson.")
-        return verdict(False, True, f"could not judge this answer ({type(err).__name__}: {err}). "
-                       "Check that it has the form the exercise asks for.")
     # A check must never end a learner's notebook with a traceback: whatever the answer does to
     # the judge (a wrong shape, a string where a number belongs), say so and go on.
     except Exception as err:  # noqa: BLE001 - reported in the verdict, not swallowed
+        if isinstance(err, TypeError) and ("keyword argument" in str(err)
+                                           or "required keyword" in str(err)):
+            return verdict(False, True, f"the check cell passes the wrong arguments ({err}); "
+                           "restore it from the lesson.")
         return verdict(False, True, f"could not judge this answer ({type(err).__name__}: {err}). "
                        "Check that it has the form the exercise asks for.")
     return verdict(True, True, "right. Well done.")
@@ -327,6 +325,8 @@ def _token_budget(answer, *, sentence, model):
 
 @_exercise("01.3", "texts on the map")
 def _texts_on_map(answer, *, image_features, text_features):
+    from .embed import normalize
+
     both, kinds = _pair(answer, "(both, kinds)")
     both = torch.as_tensor(both).float()
     n_images, n_texts = len(image_features), len(text_features)
@@ -337,7 +337,7 @@ def _texts_on_map(answer, *, image_features, text_features):
         raise _Wrong("kinds needs one label per row of both.")
     reference = torch.cat([image_features.float(), text_features.float()])  # [16, D]
     names = ["image"] * n_images + ["text"] * n_texts
-    match = (torch.nn.functional.normalize(both, dim=-1) @ reference.T).argmax(dim=-1)
+    match = (normalize(both) @ reference.T).argmax(dim=-1)  # [16], the nearest reference row
     if sorted(match.tolist()) != list(range(len(reference))):
         raise _Wrong("both should hold each image embedding and each text embedding once: "
                      "torch.cat([image_features, text_features]).")
@@ -569,9 +569,7 @@ def _greedy_templates(answer, *, model, labels):
     if len(set(answer)) != 5:
         raise _Wrong("a template was chosen twice: choose each at most once.")
     # the validation set the exercise prescribes
-    looks = getattr(shapes, "LOOKS", None)
-    validation = (shapes.make_test_set(240, seed=5, looks=looks) if looks is not None
-                  else shapes.make_test_set(240, seed=5))
+    validation = shapes.make_test_set(240, seed=5, looks=shapes.LOOKS)
     features = model.encode_images(list(validation.images), progress=False)  # [n, embed_dim]
     truth = torch.tensor([list(labels).index(t) for t in validation.labels])  # [n]
     per_template = torch.stack([model.encode_texts([t.format(label) for label in labels])

@@ -8,6 +8,12 @@ with ``CLIPCOURSE_MODEL=tiny-shapes`` and ``CLIPCOURSE_OFFLINE=1``, each in its 
 bounded number at once (one per usable CPU), each with a timeout. An exercise scores its points
 when its check cell displayed a passed verdict (``clipcourse.exercises.RECORD_MIME``).
 
+Restoring the check cells undoes edits to their text, nothing more: a learner's own cell runs in
+the same kernel and could still replace ``cc.exercises.check`` (or what it reads) before the
+restored checks run. nbgrader's read-only test cells have the same limit, and its documentation
+says it does not protect against unsafe code. The grade is a guide for honest learners, not
+proof against a determined one.
+
 A notebook that is missing, is not a notebook, fails to start, or times out scores zero for its
 exercises and is named in the report; the rest are graded as usual. The learners' files are only
 read, never written.
@@ -39,7 +45,6 @@ __all__ = ["grade", "write_csv", "print_table", "course_exercises", "NotebookGra
 
 #: Seconds one notebook may run before it is stopped and scored zero.
 DEFAULT_TIMEOUT = 900
-_RECORD_MIME = "application/vnd.clipcourse.check+json"  # = clipcourse.exercises.RECORD_MIME
 _SKIP = {".ipynb_checkpoints", "__pycache__", ".git"}
 
 
@@ -68,53 +73,45 @@ class NotebookGrade:
 
 
 # -- the course's exercises --------------------------------------------------------------------
-def _check_key(cell: dict) -> str | None:
-    """The exercise a code cell checks (``cc.exercises.check("03.2", ...)``), or None."""
-    from .student import check_key
-
-    return check_key(cell)
-
-
 def course_exercises(src: str | os.PathLike | None = None) -> dict[str, dict[str, int]]:
     """``{lesson file name: {exercise key: points}}`` from the check cells of the lessons.
 
     Points come from ``clipcourse.exercises.EXERCISES`` (1 for a key it does not know).
+    Introduced in ``docs/instructor.md`` (Grading).
     """
-    from .exercises import EXERCISES
-    from .student import _default_src, _read
+    from .student import _default_src
 
-    src = Path(src) if src is not None else _default_src()
-    found = {}
-    for path in sorted(src.glob("*.ipynb")):
-        keys = [k for k in map(_check_key, _read(path).get("cells", [])) if k]
-        found[path.name] = {k: EXERCISES[k].points if k in EXERCISES else 1 for k in keys}
-    return found
+    return _points(_check_cells(Path(src) if src is not None else _default_src()))
 
 
 def _check_cells(src: Path) -> dict[str, dict[str, dict]]:
     """``{lesson file name: {exercise key: the course's check cell}}``."""
-    from .student import _read
+    from .student import _read_notebook, check_key
 
-    return {path.name: {k: c for c in _read(path).get("cells", []) if (k := _check_key(c))}
+    return {path.name: {k: c for c in _read_notebook(path)["cells"] if (k := check_key(c))}
             for path in sorted(src.glob("*.ipynb"))}
+
+
+def _points(checks: dict[str, dict[str, dict]]) -> dict[str, dict[str, int]]:
+    """:func:`_check_cells`' answer -> ``{lesson file name: {exercise key: points}}``."""
+    from .exercises import EXERCISES
+
+    return {lesson: {k: EXERCISES[k].points if k in EXERCISES else 1 for k in cells}
+            for lesson, cells in checks.items()}
 
 
 # -- running one notebook ----------------------------------------------------------------------
 def _prepare(path: Path, course_checks: dict[str, dict]) -> dict:
     """The learner's notebook as JSON, with each check cell restored from the course.
 
-    Raises ValueError with a readable reason when the file is not a notebook.
+    Raises ``student.NotebookError`` (a ValueError) with a readable reason when the file is not
+    a notebook.
     """
-    try:
-        nb = json.loads(path.read_bytes().decode("utf-8"))
-    except UnicodeDecodeError as err:
-        raise ValueError(f"not UTF-8 text ({err.reason} at byte {err.start})") from None
-    except json.JSONDecodeError as err:
-        raise ValueError(f"not valid JSON (line {err.lineno}: {err.msg})") from None
-    if not isinstance(nb, dict) or not isinstance(nb.get("cells"), list):
-        raise ValueError("JSON, but not a notebook (no list of cells)")
+    from .student import _read_notebook, check_key
+
+    nb = _read_notebook(path)
     for cell in nb["cells"]:
-        key = _check_key(cell)
+        key = check_key(cell)
         if key in course_checks:
             cell["source"] = course_checks[key]["source"]
     # nbformat 4 needs these; a notebook saved by an old tool may lack them
@@ -164,17 +161,22 @@ def _execute(notebook: str, out: str, timeout: float) -> int:
 def _run(path: Path, workdir: Path, course_checks: dict[str, dict], timeout: float,
          env: dict) -> tuple[dict[str, bool], str | None, float]:
     """Execute one learner notebook in ``workdir``: ``(passed per key, problem, seconds)``."""
+    from .exercises import RECORD_MIME
+    from .student import check_key
+
     start = time.monotonic()
     try:
         nb = _prepare(path, course_checks)
     except (OSError, ValueError) as err:
-        return {}, f"not a notebook: {err}", 0.0
+        # NotebookError says "<path>: not a notebook: <why>"; the path is our scratch copy
+        reason = str(err).removeprefix(f"{path}: ").removeprefix("not a notebook: ")
+        return {}, f"not a notebook: {reason}", 0.0
     notebook = workdir / path.name
     executed = workdir / f".{path.stem}.executed.ipynb"
     notebook.write_text(json.dumps(nb), encoding="utf-8")
     # The worker runs this file as a script, isolated (-I: neither its folder nor the learner's
-    # is on sys.path), so it starts without importing torch; the kernel it starts imports
-    # clipcourse as a lesson does.
+    # is on sys.path), so it starts without importing torch (only _execute runs there: stdlib,
+    # nbformat and nbclient); the kernel it starts imports clipcourse as a lesson does.
     command = [sys.executable, "-I", __file__, str(notebook), str(executed), str(timeout)]
     process = subprocess.Popen(command, cwd=workdir, env=env, stdout=subprocess.PIPE,
                                stderr=subprocess.STDOUT, start_new_session=True)
@@ -195,11 +197,11 @@ def _run(path: Path, workdir: Path, course_checks: dict[str, dict], timeout: flo
     except (OSError, json.JSONDecodeError):
         return passed, problem or "failed to run: no executed notebook", seconds
     for cell in ran.get("cells", []):
-        key = _check_key(cell)
+        key = check_key(cell)
         if key not in course_checks:
             continue  # only the restored check cells count, never a record printed elsewhere
         for output in cell.get("outputs", []):
-            record = output.get("data", {}).get(_RECORD_MIME)
+            record = output.get("data", {}).get(RECORD_MIME)
             if isinstance(record, dict) and record.get("exercise") == key:
                 passed[key] = passed.get(key, False) or record.get("passed") is True
     return passed, problem, seconds
@@ -209,16 +211,18 @@ def _kill_tree(process: subprocess.Popen) -> None:
     """Stop the worker and every process it started (the kernel runs in its own session)."""
     try:
         import psutil
-
-        children = psutil.Process(process.pid).children(recursive=True)
-    except (ImportError, OSError):
-        children = []
-    except Exception:  # noqa: BLE001 - psutil.NoSuchProcess: it ended on its own
-        children = []
+    except ImportError:
+        psutil = None  # then the process group below is all we stop
+    children = []
+    if psutil is not None:
+        try:
+            children = psutil.Process(process.pid).children(recursive=True)
+        except psutil.Error:  # NoSuchProcess: the worker ended on its own
+            children = []
     for child in children:
         try:
             child.kill()
-        except Exception:  # noqa: BLE001 - already gone
+        except psutil.Error:  # NoSuchProcess: already gone
             pass
     try:
         os.killpg(process.pid, signal.SIGKILL)
@@ -228,13 +232,9 @@ def _kill_tree(process: subprocess.Popen) -> None:
 
 
 def _default_jobs() -> int:
-    try:
-        from .threads import usable_cpus
+    from .threads import usable_cpus
 
-        return usable_cpus()[0]
-    except (ImportError, OSError):
-        return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (
-            os.cpu_count() or 1)
+    return usable_cpus()[0]  # (n, why): the affinity set, capped by a cgroup CPU quota
 
 
 def _find(learner_dir: Path, lesson: str) -> Path | None:
@@ -295,8 +295,8 @@ def grade(dirs: Sequence[str | os.PathLike], *, src: str | os.PathLike | None = 
 
     stream = stream or sys.stderr
     src = Path(src) if src is not None else _default_src()
-    expected = course_exercises(src)
-    checks = _check_cells(src)
+    checks = _check_cells(src)  # each lesson read once
+    expected = _points(checks)
     jobs = max(1, jobs or _default_jobs())
     grades: list[NotebookGrade] = []
     work = []
@@ -352,7 +352,10 @@ def grade(dirs: Sequence[str | os.PathLike], *, src: str | os.PathLike | None = 
 
 # -- the report --------------------------------------------------------------------------------
 def write_csv(grades: Iterable[NotebookGrade], path: str | os.PathLike) -> None:
-    """One row per learner × exercise: ``learner, lesson, exercise, points, max_points``."""
+    """One row per learner × exercise: ``learner, lesson, exercise, points, max_points``.
+
+    Introduced in ``docs/instructor.md`` (Grading).
+    """
     with open(path, "w", newline="", encoding="utf-8") as f:
         writer = csv.writer(f)
         writer.writerow(["learner", "lesson", "exercise", "points", "max_points"])
@@ -363,7 +366,10 @@ def write_csv(grades: Iterable[NotebookGrade], path: str | os.PathLike) -> None:
 
 def print_table(grades: Sequence[NotebookGrade], stream: TextIO | None = None) -> None:
     """A short table: one row per learner, one column per lesson (points/max), a total, and
-    then one line per notebook that could not be graded normally."""
+    then one line per notebook that could not be graded normally.
+
+    Introduced in ``docs/instructor.md`` (Grading).
+    """
     stream = stream or sys.stdout
     learners = list(dict.fromkeys(g.learner for g in grades))
     lessons = list(dict.fromkeys(g.lesson for g in grades))

@@ -25,8 +25,8 @@ from . import threads
 from ._clip import clip
 from ._report import warn as _warn
 from .embed import EncodedImages, _as_list, _encode_image_batches, _encode_text_trimmed, normalize
-from .weights import (WeightsError, download, find_weights, is_offline, weights_dirs,
-                      weights_problems)
+from .weights import (WeightsError, _sha256_of, download, find_weights, is_offline,
+                      weights_dirs, weights_problems)
 
 __all__ = ["Model", "load_model", "available_models", "TINY_SHAPES_PATH", "FallbackNotice",
            "TruncationWarning"]
@@ -280,18 +280,23 @@ def _weights_version(module: torch.nn.Module) -> tuple:
     """Changes whenever the weights change: swapped, retyped, or written in place.
 
     Torch bumps a tensor's ``_version`` on in-place writes, but not in every kernel (fused
-    AdamW does not), so a strided sample of at most 64 values per tensor is hashed as well:
-    a training step changes nearly every weight, and reading 64 values costs microseconds.
+    AdamW does not), so a strided sample of each tensor is hashed as well: every
+    ``numel // 64``-th value, i.e. 64 to 127 values (all of a tensor of fewer than 128). A
+    training step changes nearly every weight, and the samples, gathered as bytes into one
+    tensor and copied off the device once, cost microseconds.
     """
     digest = hashlib.blake2b(digest_size=16)
     keys = []
+    samples = []
     with torch.no_grad():
         for tensor in (*module.parameters(), *module.buffers()):
             keys.append((id(tensor), tensor._version, tensor.data_ptr(), tensor.dtype))
             flat = tensor.detach().reshape(-1)
             if flat.numel():
-                sample = flat[::max(1, flat.numel() // 64)]  # [<= 128]
-                digest.update(sample.cpu().contiguous().view(torch.uint8).numpy().tobytes())
+                sample = flat[::max(1, flat.numel() // 64)]  # [64..127], or [numel] if < 128
+                samples.append(sample.contiguous().view(torch.uint8))  # [n_values * itemsize]
+        if samples:
+            digest.update(torch.cat(samples).cpu().numpy().tobytes())  # one copy off the device
     return tuple(keys), digest.hexdigest()
 
 
@@ -300,14 +305,6 @@ def _state_dict_digest(module: torch.nn.Module) -> str:
     for key, tensor in module.state_dict().items():
         digest.update(key.encode())
         digest.update(tensor.detach().float().cpu().contiguous().numpy().tobytes())
-    return digest.hexdigest()
-
-
-def _file_digest(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
     return digest.hexdigest()
 
 
@@ -364,7 +361,7 @@ def _build(path: Path, name: str, device: torch.device, source: str,
     if device.type == "cpu":
         clip_model = clip_model.float()  # fp16 matmuls are slow or missing on CPU
     return Model(clip_model, name=name, device=device, source=source,
-                 weights_sha256=sha256 or _file_digest(path))
+                 weights_sha256=sha256 or _sha256_of(path))
 
 
 def _tiny_shapes(device: torch.device, source: str) -> Model:

@@ -732,6 +732,13 @@ def plot_interpolation(
     -------
     matplotlib.figure.Figure
         One axes; each line's best alpha is marked with a star.
+
+    Examples
+    --------
+    >>> alphas = torch.linspace(0, 1, 11)
+    >>> accuracy = [cc.probe.interpolate(zero_shot, probe, a).accuracy(features, targets)
+    ...             for a in alphas.tolist()]
+    >>> cc.plots.plot_interpolation(alphas, {"test": accuracy});
     """
     xs = _to_numpy(alphas).ravel()
     fig, ax = plt.subplots(figsize=(7.0, 4.0), layout="constrained")

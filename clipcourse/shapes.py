@@ -862,7 +862,8 @@ def random_scene(rng: np.random.Generator | int, *, holdout: Iterable[tuple[str,
                  extra_colours: Sequence[str] = (), p_greyscale: float = 0.0,
                  p_text: float = 0.0, looks: Sequence[str] = LOOKS, p_look: float = 0.0,
                  p_look_caption: float = 0.6, p_variant: float = 0.0,
-                 photo_weight: float = 1.0, p_partial: float | None = None) -> Scene:
+                 photo_weight: float = 1.0, p_partial: float | None = None,
+                 drawing_looks: Sequence[str] = ()) -> Scene:
     """A random scene with its caption.
 
     Parameters
@@ -912,6 +913,10 @@ def random_scene(rng: np.random.Generator | int, *, holdout: Iterable[tuple[str,
         Share of single-object captions that name only the shape ("a circle.") or only the
         colour ("something red"). ``None`` (default): 6%, as before the knob existed. More of
         them tell the image encoder what a circle is whatever its colour (lesson 06's data).
+    drawing_looks : sequence of str
+        Looks that are drawings, not photos (e.g. ``("sketch",)``): their ordinary captions
+        never use the "a photo of ..." phrasings, as nobody calls a pencil sketch a photo.
+        Default none.
 
     Returns
     -------
@@ -927,6 +932,9 @@ def random_scene(rng: np.random.Generator | int, *, holdout: Iterable[tuple[str,
     Introduced in ``06_train_your_own_clip.ipynb``.
     """
     rng = np.random.default_rng(rng) if not isinstance(rng, np.random.Generator) else rng
+    unknown = [name for name in (*looks, *drawing_looks) if name not in LOOKS]
+    if unknown:  # checked up front, not only when the dice pick it
+        raise ValueError(f"Unknown look {unknown[0]!r}; choose from {LOOKS}")
     holdout = set(map(tuple, holdout))
     if p_text and rng.random() < p_text:
         return _text_scene(rng, holdout)
@@ -957,15 +965,13 @@ def random_scene(rng: np.random.Generator | int, *, holdout: Iterable[tuple[str,
     others = [name for name in looks if name != "photo"]
     if p_look and others and rng.random() < p_look:
         look = _pick(rng, others)
-        if look not in LOOKS:
-            raise ValueError(f"Unknown look {look!r}; choose from {LOOKS}")
         if look == "sketch":
             placed = [replace(obj, style="outline") for obj in placed]
     if look != "photo" and rng.random() < p_look_caption:
         caption, kind, key = _look_caption(placed, look, background, rng, p_variant)
     else:
-        caption, kind, key = _caption(placed, background, rng, p_variant, photo_weight,
-                                      p_partial)
+        weight = 0.0 if look in drawing_looks else photo_weight  # nobody calls a sketch a photo
+        caption, kind, key = _caption(placed, background, rng, p_variant, weight, p_partial)
     return Scene(objects=placed, background=background, caption=caption, kind=kind, key=key,
                  seed=int(rng.integers(2**31)), look=look)
 
@@ -978,7 +984,8 @@ def make_dataset(n: int, seed: int = 0, *, image_size: int = 64,
                  extra_colours: Sequence[str] = (), p_greyscale: float = 0.0,
                  p_text: float = 0.0, looks: Sequence[str] = LOOKS, p_look: float = 0.0,
                  p_look_caption: float = 0.6, p_variant: float = 0.0,
-                 photo_weight: float = 1.0, p_partial: float | None = None) -> ShapesDataset:
+                 photo_weight: float = 1.0, p_partial: float | None = None,
+                 drawing_looks: Sequence[str] = ()) -> ShapesDataset:
     """``n`` random captioned scenes: training data for a tiny CLIP.
 
     Parameters
@@ -991,7 +998,7 @@ def make_dataset(n: int, seed: int = 0, *, image_size: int = 64,
         Side of each image (the bundled model reads 64 px).
     holdout, bias, max_objects, p_single, styles, backgrounds, extra_colours, p_greyscale, p_text
         As in :func:`random_scene`.
-    looks, p_look, p_look_caption, p_variant, photo_weight, p_partial
+    looks, p_look, p_look_caption, p_variant, photo_weight, p_partial, drawing_looks
         World v2's knobs, as in :func:`random_scene`: the share of blurry, pixelated, grainy,
         faded and sketched images, how often captions say so, and how often a shape goes by
         another name. The defaults give world v1 (every image a plain photo); the bundled
@@ -1016,7 +1023,8 @@ def make_dataset(n: int, seed: int = 0, *, image_size: int = 64,
                            extra_colours=extra_colours, p_greyscale=p_greyscale,
                            p_text=p_text, looks=looks, p_look=p_look,
                            p_look_caption=p_look_caption, p_variant=p_variant,
-                           photo_weight=photo_weight, p_partial=p_partial)
+                           photo_weight=photo_weight, p_partial=p_partial,
+                           drawing_looks=drawing_looks)
               for _ in range(n)]
     images = [scene.draw(image_size) for scene in scenes]
     return ShapesDataset(images=images, captions=[s.caption for s in scenes], scenes=scenes)

@@ -42,9 +42,10 @@ from typing import Iterable, TextIO
 
 __all__ = [
     "make_student_copies", "check_solutions", "strip_notebooks", "strip_notebook",
-    "notebook_problems", "to_student", "add_nbgrader_metadata", "SolutionMarkerError",
+    "notebook_problems", "to_student", "add_nbgrader_metadata", "check_key", "SolutionMarkerError",
     "NotebookError", "StudentCopyError",
-    "BEGIN_SOLUTION", "END_SOLUTION", "CHECK_OUTPUT_MARK", "CODE_STUB", "MARKDOWN_STUB",
+    "BEGIN_SOLUTION", "END_SOLUTION", "CHECK_OUTPUT_MARK", "CHECK_CALL", "CODE_STUB",
+    "MARKDOWN_STUB",
 ]
 
 BEGIN_SOLUTION = "### BEGIN SOLUTION"

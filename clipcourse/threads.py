@@ -15,7 +15,7 @@ both cases, so clipcourse adapts:
   counts the busy kernels and takes its share of the usable CPUs: all of them when alone, one
   thread each when there are at least as many busy kernels as cores. An idle kernel (a learner
   reading) counts for nothing, and a kernel that finished or died stops counting at once (its
-  file is removed, or its process is gone) or after a few seconds without a heartbeat.
+  file is removed, or its process is gone) or after a minute without a heartbeat.
 * **Explicit settings win.** ``CLIPCOURSE_THREADS=N`` fixes ``N`` threads, ``auto`` asks for
   the policy, ``off`` leaves torch alone. ``OMP_NUM_THREADS`` (the standard variable) is
   respected as a fixed setting. A ``torch.set_num_threads(n)`` of your own, or
@@ -50,7 +50,10 @@ __all__ = ["ThreadChoice", "usable_cpus", "cgroup_cpu_limit", "choose_threads", 
 ENV_VAR = "CLIPCOURSE_THREADS"
 _CHECK_EVERY_S = 0.2  # how often a busy loop recounts the busy kernels
 _HEARTBEAT_EVERY_S = 1.0  # how often it refreshes its own file
-_STALE_AFTER_S = 10.0  # a file this old belongs to a kernel that stopped without saying so
+# A file this old belongs to a kernel that stopped without saying so. Generous: one paced step
+# (a big image batch on 2 CPUs) can take many seconds between heartbeats, and a dead kernel on
+# this host is noticed at once by its pid anyway.
+_STALE_AFTER_S = 60.0
 _SUFFIX = ".busy"
 
 T = TypeVar("T")
@@ -218,8 +221,8 @@ def _alive(pid: int) -> bool:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
-    except (PermissionError, OSError):
-        return True  # someone else's process, or we may not ask: assume it is alive
+    except OSError:  # PermissionError: someone else's process; or we may not ask: assume alive
+        return True
     return True
 
 

@@ -82,17 +82,25 @@ def _url_parts(name: str) -> tuple[str, str]:
 _DIGESTS: dict[tuple, str] = {}
 
 
-def _sha256_of(path: Path) -> str:
+def _sha256_of(path: str | os.PathLike, *, remember: bool = True) -> str:
+    """SHA-256 (hex) of the file at ``path``, the one file hasher of the package.
+
+    With ``remember`` (weights, written once and replaced only by ``os.replace``) the digest is
+    kept, keyed by path, device, inode, size and mtime_ns, so a replaced file is hashed again.
+    ``remember=False`` always reads the file: an image rewritten in place within one mtime tick,
+    with the same size, would otherwise keep its old digest (``cache`` needs the content).
+    """
     with open(path, "rb") as f:
         info = os.fstat(f.fileno())
         key = (os.path.abspath(path), info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns)
-        if key in _DIGESTS:
+        if remember and key in _DIGESTS:
             return _DIGESTS[key]
         digest = hashlib.sha256()
         for chunk in iter(lambda: f.read(_CHUNK), b""):
             digest.update(chunk)
-    _DIGESTS[key] = digest.hexdigest()
-    return _DIGESTS[key]
+    if remember:
+        _DIGESTS[key] = digest.hexdigest()
+    return digest.hexdigest()
 
 
 def weights_problems(name: str = "ViT-B/32") -> list[str]:

@@ -39,6 +39,7 @@ import numpy as np
 import torch
 from PIL import Image
 
+from ._report import warn as _warn
 from .embed import normalize
 from .images import load_image
 from .models import TruncationWarning
@@ -937,7 +938,7 @@ class SearchBox(widgets.VBox):
                 self._thumbnails[key] = _thumbnail_uri(path, self.thumbnail_px)
             except (ValueError, OSError) as err:  # ImageLoadError is a ValueError
                 self._thumbnails[key] = ""
-                warnings.warn(f"Could not show {key}: {err}", stacklevel=2)
+                _warn(f"Could not show {key}: {err}", UserWarning)  # at the learner's cell
         return self._thumbnails[key]
 
     def search(self, query: str) -> list:

@@ -3,7 +3,9 @@
 For each class we embed one or more prompts (templates × name variants), normalise each prompt
 embedding, average, and renormalise: that is the prompt ensemble of CLIP's paper. An image is
 assigned to the class whose embedding has the highest cosine similarity; the softmax of
-``logit_scale * similarity`` turns the similarities into probabilities.
+``logit_scale * similarity`` turns the similarities into probabilities. Without the
+renormalisation (``renormalize=False``) a class's score is the mean of its prompts' cosines:
+the ensemble averages scores instead of directions (lesson 04 compares the two).
 
 Introduced in ``03_zero_shot_classification.ipynb``; ensembles in
 ``04_prompt_engineering_and_ensembling.ipynb``.
@@ -50,9 +52,9 @@ def _checked_labels(labels) -> list:
     return labels
 
 
-def build_classifier(model, labels: Sequence, templates: Sequence[str] | None = None
-                     ) -> torch.Tensor:
-    """One unit-length embedding per class: the prompt ensemble.
+def build_classifier(model, labels: Sequence, templates: Sequence[str] | None = None, *,
+                     renormalize: bool = True) -> torch.Tensor:
+    """One embedding per class: the prompt ensemble.
 
     Parameters
     ----------
@@ -64,12 +66,18 @@ def build_classifier(model, labels: Sequence, templates: Sequence[str] | None = 
         ``cc.templates.IMAGENET_TEMPLATES`` for OpenAI's 80. A single str is one template.
         A template with no ``{}``, two of them, a named field or a stray brace raises a
         ``ValueError`` that names it.
+    renormalize : bool
+        ``True`` (default, OpenAI's recipe): each row is the mean of the class's unit prompt
+        embeddings scaled back to length 1. ``False``: the mean itself, so an image's score
+        for the class is the mean of its cosines with the class's prompts (averaging the
+        logits). The two rank classes differently when the means have different lengths, i.e.
+        when some classes' prompts disagree more than others'.
 
     Returns
     -------
     torch.Tensor
-        ``[n_classes, embed_dim]`` float32, unit-norm rows: for each class the mean of its
-        normalised prompt embeddings, renormalised.
+        ``[n_classes, embed_dim]`` float32: for each class the mean of its normalised prompt
+        embeddings, renormalised to unit length unless ``renormalize=False``.
 
     Examples
     --------
@@ -86,7 +94,8 @@ def build_classifier(model, labels: Sequence, templates: Sequence[str] | None = 
     for label in labels:
         prompts = [t.format(v) for v in _variants(label) for t in templates]
         text_features = model.encode_texts(prompts)  # [n_prompts, embed_dim], unit rows
-        rows.append(normalize(text_features.mean(dim=0)))  # [embed_dim]
+        mean = text_features.mean(dim=0)  # [embed_dim], length <= 1
+        rows.append(normalize(mean) if renormalize else mean)
     return torch.stack(rows)  # [n_classes, embed_dim]
 
 
@@ -101,7 +110,8 @@ class ZeroShotResult:
     labels : list of str
         The class names, in column order.
     similarity : torch.Tensor
-        ``[n_images, n_classes]`` cosine similarities.
+        ``[n_images, n_classes]`` cosine similarities (with ``renormalize=False``, the mean
+        cosine over each class's prompts).
     logits_per_image : torch.Tensor
         ``logit_scale * similarity``.
     image_features : torch.Tensor
@@ -148,7 +158,8 @@ class ZeroShotResult:
 
 
 def zero_shot(model, images, labels: Sequence, templates: Sequence[str] | None = None, *,
-              classifier: torch.Tensor | None = None) -> ZeroShotResult:
+              classifier: torch.Tensor | None = None, renormalize: bool = True
+              ) -> ZeroShotResult:
     """Classify images among ``labels`` with no training.
 
     Parameters
@@ -162,6 +173,8 @@ def zero_shot(model, images, labels: Sequence, templates: Sequence[str] | None =
         Prompt templates; default ``["a photo of a {}."]``.
     classifier : tensor, optional
         A ready ``build_classifier`` output, to skip encoding the prompts.
+    renormalize : bool
+        As in :func:`build_classifier`; ``False`` averages the prompts' scores (lesson 04).
 
     Returns
     -------
@@ -179,7 +192,8 @@ def zero_shot(model, images, labels: Sequence, templates: Sequence[str] | None =
     """
     labels = _checked_labels(labels)
     if classifier is None:
-        classifier = build_classifier(model, labels, templates)  # [n_classes, embed_dim]
+        classifier = build_classifier(model, labels, templates,
+                                      renormalize=renormalize)  # [n_classes, embed_dim]
     else:
         classifier = torch.as_tensor(classifier)
         if classifier.dim() != 2 or classifier.shape[0] != len(labels):

@@ -201,6 +201,17 @@ class LessonCheck(pytest.Item):
         if model not in ("''", "'tiny-shapes'", ""):
             pytest.skip(f"{what} describe the bundled model's outputs; this run uses {model}")
 
+    def _outputs_after(self):
+        """The outputs of the code cell this check follows (skips if it did not run)."""
+        if self.after.test_outputs is None:
+            pytest.skip(f"{self.after.name} did not run")
+        return self.after.test_outputs
+
+    def repr_failure(self, excinfo):
+        if isinstance(excinfo.value, ClaimFailed):
+            return str(excinfo.value)
+        return super().repr_failure(excinfo)
+
     def _skip_if_the_lesson_broke(self):
         failed = getattr(self.parent, "_lesson_checks_failed_cells", [])
         if failed:
@@ -237,18 +248,10 @@ class ClaimCheck(LessonCheck):
                      "claim if it checks the wrong thing)")
         raise ClaimFailed("\n".join(lines))
 
-    def repr_failure(self, excinfo):
-        if isinstance(excinfo.value, ClaimFailed):
-            return str(excinfo.value)
-        return super().repr_failure(excinfo)
-
 
 class FigureCheck(LessonCheck):
     def runtest(self):
-        cell = self.after
-        if cell.test_outputs is None:
-            pytest.skip(f"{cell.name} did not run")
-        outputs = cell.test_outputs
+        cell, outputs = self.after, self._outputs_after()
         images = [o for o in outputs if o.get("output_type") in ("display_data", "execute_result")
                   and any(k in o.get("data", {}) for k in ("image/png", "image/svg+xml"))]
         if images:
@@ -262,34 +265,24 @@ class FigureCheck(LessonCheck):
             "\n  End the cell with the figure call (a trailing `;` is fine: the inline backend "
             "shows pyplot figures at the end of the cell).")
 
-    def repr_failure(self, excinfo):
-        if isinstance(excinfo.value, ClaimFailed):
-            return str(excinfo.value)
-        return super().repr_failure(excinfo)
-
 
 class ExerciseCheck(LessonCheck):
     """The lesson's own solution passes the self-check cell ``after``."""
 
     def runtest(self):
-        cell = self.after
-        if cell.test_outputs is None:
-            pytest.skip(f"{cell.name} did not run")
+        cell, outputs = self.after, self._outputs_after()
         self._skip_unless_bundled_model(self._kernel(), "solution checks")
-        records = [o["data"][RECORD_MIME] for o in cell.test_outputs
-                   if RECORD_MIME in o.get("data", {})]
+        records = [o["data"][RECORD_MIME] for o in outputs if RECORD_MIME in o.get("data", {})]
         if not records:
             raise ClaimFailed(f"{self.path.name}, {cell.name}: the cell calls cc.exercises.check "
                               "but displayed no verdict record")
         failed = [r for r in records if not r.get("passed")]
         if failed:
-            text = " ".join(o.get("data", {}).get("text/plain", "") for o in cell.test_outputs)
+            text = " ".join(o.get("data", {}).get("text/plain", "") for o in outputs)
             raise ClaimFailed(
                 f"{self.path.name}, {cell.name}: the lesson's own solution fails exercise "
                 f"{failed[0].get('exercise')}'s self-check:\n    {squash(text)}\n  fix the "
                 "solution, or the judge in clipcourse/exercises.py if it checks the wrong thing")
-
-    repr_failure = FigureCheck.repr_failure
 
 
 class ClaimFailed(AssertionError):

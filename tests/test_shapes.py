@@ -233,6 +233,21 @@ def test_looks_are_off_by_default_and_the_default_data_unchanged():
     assert all(_same_pixels(a, b) for a, b in zip(data.images, again.images))
 
 
+def test_partial_captions_and_drawing_looks_are_knobs_off_by_default():
+    data = shapes.make_dataset(300, seed=4, p_single=1.0)
+    assert shapes.make_dataset(300, seed=4, p_single=1.0, p_partial=0.06).captions == data.captions
+    partial = shapes.make_dataset(300, seed=4, p_single=1.0, p_partial=0.5)
+    share = sum(scene.kind == "partial" for scene in partial.scenes) / len(partial)
+    assert 0.4 < share < 0.6, share
+    sketches = shapes.make_dataset(600, seed=5, p_look=0.6, p_look_caption=0.0, p_single=1.0,
+                                   photo_weight=4.0, drawing_looks=("sketch",))
+    said = [(s.look, c) for s, c in zip(sketches.scenes, sketches.captions) if s.kind == "single"]
+    assert not any("photo" in c for look, c in said if look == "sketch")
+    assert sum("photo" in c for look, c in said if look != "sketch") > 20
+    with pytest.raises(ValueError, match="Unknown look 'sepia'"):
+        shapes.make_dataset(2, seed=0, looks=("photo", "sepia"), p_look=0.0)
+
+
 def test_looks_are_drawn_and_named_in_varied_words():
     data = shapes.make_dataset(600, seed=2, p_look=0.5, p_look_caption=0.6)
     looks = Counter(scene.look for scene in data.scenes)

@@ -146,9 +146,16 @@ def test_fixed_scale_freezes_the_temperature(one_thread):
     result = train.train_clip(data, model=model, steps=3, batch_size=16, seed=0,
                               fixed_scale=1.0, progress=False)
     assert result.history["logit_scale"] == [1.0] * 3
-    assert not result.model.logit_scale.requires_grad
     changed = [k for k, v in result.model.state_dict().items() if not torch.equal(v, before[k])]
     assert "logit_scale" in changed and len(changed) > 10  # set once; everything else trains
+    assert result.model.logit_scale.requires_grad  # frozen for that run only
+    # below 1 too: the clamp to [1, 100] is for a learned scale, not a fixed one
+    cooler = train.train_clip(data, model=model, steps=2, batch_size=16, seed=0,
+                              fixed_scale=0.5, progress=False)
+    assert cooler.history["logit_scale"] == pytest.approx([0.5] * 2)
+    with pytest.raises(ValueError, match="fixed_scale must be a positive number"):
+        train.train_clip(data, model=model, steps=1, batch_size=16, fixed_scale=0.0,
+                         progress=False)
 
 
 def test_progress_bar_ends_complete(one_thread, capsys):

@@ -24,6 +24,19 @@ def test_classifier_is_normalised_mean_of_normalised_prompts(model):
     torch.testing.assert_close(classifier.norm(dim=-1), torch.ones(2))
 
 
+def test_without_renormalising_a_class_scores_the_mean_of_its_prompt_cosines(model):
+    templates = ["a photo of a {}.", "a drawing of a {}.", "{}"]
+    labels = ["red circle", "blue square"]
+    classifier = cc.build_classifier(model, labels, templates, renormalize=False)
+    images = cc.embed.normalize(torch.randn(5, 32))  # [5, 32]
+    for j, label in enumerate(labels):
+        prompts = model.encode_texts([t.format(label) for t in templates])  # [3, 32]
+        torch.testing.assert_close(images @ classifier[j], (images @ prompts.T).mean(dim=1))
+    assert (classifier.norm(dim=-1) < 1).all()
+    result = cc.zero_shot(model, images, labels, templates, renormalize=False)
+    torch.testing.assert_close(result.similarity, images @ classifier.T)
+
+
 def test_default_template_is_a_photo_of(model):
     classifier = cc.build_classifier(model, ["dog"])
     torch.testing.assert_close(classifier[0], model.encode_texts(["a photo of a dog."])[0])

@@ -877,16 +877,21 @@ def _train_tiny(out: Path, seed: int, recipe: dict, progress: bool, evaluate: bo
                            "(training.threads); other thread counts may differ in the last bits",
     }
     if evaluate:
-        reloaded = clip.model.build_model(torch.load(out, map_location="cpu")).float()
-        table = accuracy_table(reloaded)
-        meta["accuracy"] = {k: ({kk: round(vv, 4) for kk, vv in v.items()}
-                                if isinstance(v, dict) else round(v, 4) if isinstance(v, float)
-                                else v)
-                            for k, v in table.items()}
-        meta["accuracy"]["templates"] = {"bare": "{}", "template": DEFAULT_TEMPLATE,
-                                         "ensemble": "clipcourse.templates.SHAPES_TEMPLATES"}
-        meta["styles"] = _style_summary(reloaded)
-        meta["targets"] = _targets(table, meta["styles"], out.stat().st_size,
-                                   meta["training"]["total_seconds"])
+        _record_evaluation(out, meta)
     out.with_suffix(".json").write_text(json.dumps(meta, indent=2) + "\n")
     return meta
+
+
+def _record_evaluation(out: Path, meta: dict) -> None:
+    """Measure the saved (fp16) checkpoint ``out`` and add its tables and targets to ``meta``."""
+    reloaded = clip.model.build_model(torch.load(out, map_location="cpu")).float()
+    table = accuracy_table(reloaded)
+    meta["accuracy"] = {k: ({kk: round(vv, 4) for kk, vv in v.items()}
+                            if isinstance(v, dict) else round(v, 4) if isinstance(v, float)
+                            else v)
+                        for k, v in table.items()}
+    meta["accuracy"]["templates"] = {"bare": "{}", "template": DEFAULT_TEMPLATE,
+                                     "ensemble": "clipcourse.templates.SHAPES_TEMPLATES"}
+    meta["styles"] = _style_summary(reloaded)
+    meta["targets"] = _targets(table, meta["styles"], out.stat().st_size,
+                               meta["training"]["total_seconds"])

@@ -11,9 +11,14 @@ CLAIMS = {
     "The bundled model counts only a little better than chance": """
         result.chance < result.accuracy < result.chance + 0.35
     """,
-    "one shape is mostly right, but two and three shapes mostly get \"four\"": """
+    "one shape is mostly right, but three shapes mostly get \"four\" and two": """
         result.accuracy_by_group()[1] > 0.5
-        and result.confusion()[1].argmax() == 3 and result.confusion()[2].argmax() == 3
+        and result.confusion()[2][3] > result.confusion()[2].sum() / 2
+    """,
+    # each of "two", "three", "four" takes a real share of the two-shape images, none a majority
+    'shapes are spread over "two", "three" and "four"': """
+        min(result.confusion()[1][1:]) >= 0.2 * result.confusion()[1].sum()
+        and max(result.confusion()[1]) <= 0.5 * result.confusion()[1].sum()
     """,
     "Two against three, the course text's example, is above chance but far from reliable.": """
         result_23.chance < result_23.accuracy < 0.8
@@ -57,8 +62,14 @@ CLAIMS = {
         == sorted((row["accuracy"] for row in control if row["opacity"] == 1.0), reverse=True)
         and control[-1]["accuracy"] < control[0]["accuracy"] - 0.2
     """,
-    "by about as much with the right word as with the wrong one": """
-        max(abs(lie["accuracy"] - honest["accuracy"]) for lie, honest in zip(attack, control)) < 0.1
+    "The wrong word costs a little more than the right one at the larger labels": """
+        sum(honest["accuracy"] - lie["accuracy"] for lie, honest in zip(attack, control)) > 0
+        and max(honest["accuracy"] - lie["accuracy"] for lie, honest in zip(attack, control)) < 0.2
+    """,
+    # the loss with the right word (covering) is more than half of the whole loss
+    "most of the loss is there with the right word too": """
+        sum(control[0]["accuracy"] - honest["accuracy"] for honest in control)
+        > sum(control[0]["accuracy"] - lie["accuracy"] for lie in attack) / 2
     """,
     "Hardly any prediction flips to the written colour": "max(lie['to_target'] for lie in attack) <= 0.05",
     # 6. biased data
@@ -80,13 +91,15 @@ CLAIMS = {
     "The drawings get a confident answer (a top probability of 50% or more) almost every time": """
         report["shapes"]["confident"] > 0.9
     """,
-    "and so do many outsiders": """
-        sum(report[g]["confident"] >= 0.5 for g in outsiders) >= 2
+    "most of the photos, and about half of the empty backgrounds and digits": """
+        report["photos"]["confident"] > 0.5
+        and all(0.3 <= report[g]["confident"] <= 0.7 for g in ("empty", "digits"))
     """,
-    "Uniform noise is the most confident outsider of all": """
-        report["noise"]["confident"] == max(report[g]["confident"] for g in outsiders)
+    "Uniform noise is the least confident outsider: hardly any of its answers reaches 50%": """
+        report["noise"]["confident"] == min(report[g]["confident"] for g in outsiders)
+        and report["noise"]["confident"] < 0.1
     """,
-    "though its distributions are still flatter than the drawings'": """
+    "its distributions are far flatter than the drawings'": """
         report["noise"]["entropy_share"] > 2 * report["shapes"]["entropy_share"]
     """,
     "Still, every one of them gets one of the 24 labels.": """
@@ -95,9 +108,10 @@ CLAIMS = {
     "at the threshold that keeps 95% of the right answers, almost every input": """
         0.94 <= np.mean(matched >= threshold) <= 0.97
     """,
-    "almost every input from outside its world becomes \"I don't know\"": f"""
-        max({_OUTSIDERS_ANSWERED}) < 0.1
+    "almost every input from outside its world becomes \"I don't know\"": """
+        np.mean(np.concatenate([report[g]["best_cosine"] for g in outsiders]) >= threshold) < 0.05
     """,
+    "the photos nearly all included": "np.mean(report['photos']['best_cosine'] >= threshold) <= 0.25",
     "Coverage falls to about the drawings' share of the inputs": """
         abs(stats["coverage"] - len(in_world.images) / len(scores)) < 0.1
     """,
@@ -106,16 +120,18 @@ CLAIMS = {
         abstained["shapes"]["abstained"] == 0
         and abstained["shapes"]["accuracy_with"] >= abstained["shapes"]["accuracy_without"]
     """,
-    "It catches none of the noise": 'abstained["noise"]["abstained"] == 0',
-    "and only part of the other outsiders, fewer than the threshold did": f"""
+    "It catches almost all of the noise": 'abstained["noise"]["abstained"] > 0.85',
+    "but only part of the other outsiders (none of the empty backgrounds), fewer than the "
+    "threshold did": f"""
         all(abstained[g]["abstained"] < 1 for g in outsiders if g != "noise")
+        and abstained["empty"]["abstained"] == 0
         and sum(abstained[g]["abstained"] for g in outsiders)
             < sum(1 - a for a in {_OUTSIDERS_ANSWERED})
     """,
     # summary
-    "Counting barely works (one shape yes; two and three mostly get \"four\")": {"check": """
+    "Counting barely works (one shape yes; two and three mostly not)": {"check": """
         result.accuracy < 0.6 and result.accuracy_by_group()[1] > 0.5
-        and result.confusion()[1].argmax() == 3 and result.confusion()[2].argmax() == 3
+        and result.accuracy_by_group()[2] < 0.5 and result.accuracy_by_group()[3] < 0.5
     """, "after": "3d4075e2"},
     "left/right by word order and negation fail completely": """
         results["left/right by word order"][0] < 0.6

@@ -1,12 +1,10 @@
 """Claims of 08_beyond_zero_shot.ipynb (checked by tests/lesson_checks.py)."""
 
-_WISE_BEATS_BOTH_ENDS = """
-    all(acc.mean(dim=1).max() > max(acc.mean(dim=1)[0], acc.mean(dim=1)[-1]) for acc in wise.values())
-"""
-
 CLAIMS = {
     # section 1
-    "with enough labels it beats zero-shot on the same features": "probe_accuracy > zero_shot_accuracy",
+    # all 48 shots per class end within a point of zero-shot or above it, and the curve reaches it
+    "with enough labels it catches up with zero-shot on the same features":
+        "probe_accuracy > zero_shot_accuracy - 0.01 and crossover is not None",
     # section 2: the crossover against the paper's
     "The tiny model's curve crosses zero-shot late, about where the paper's ImageNet curve did and "
     "well after the paper's average of 4 shots per class":
@@ -44,7 +42,15 @@ CLAIMS = {
         wise["test in the other styles"].mean(dim=1)[-1]
         < wise["test in the other styles"].mean(dim=1)[0] - 0.02
     """,
-    "the best mix beats both ends on both test sets": _WISE_BEATS_BOTH_ENDS,
+    "the best mix is less than a point better than zero-shot itself": """
+        all(acc.mean(dim=1).max() - acc.mean(dim=1)[0] < 0.01 for acc in wise.values())
+    """,
+    "half and half is no better than zero-shot": """
+        all(acc.mean(dim=1)[5] <= acc.mean(dim=1)[0] + 0.002 for acc in wise.values())
+    """,
+    "the probe loses to zero-shot even on photos (the first line)": """
+        wise["test in the shots' style"].mean(dim=1)[-1] < wise["test in the shots' style"].mean(dim=1)[0]
+    """,
     # section 4
     "Most captions find their own image within the top 5, but far fewer in first place.": """
         text_to_image[5] > 0.5 and text_to_image[1] < text_to_image[5] - 0.2
@@ -77,9 +83,10 @@ CLAIMS = {
     "pulling the probe towards zero-shot lifts its 1-shot accuracy close to zero-shot's": """
         abs(curve_prior.mean[0] - zero_shot_accuracy) < 0.03 and curve_prior.mean[0] > curve.mean[0]
     """,
-    "a mix of the zero-shot and the probe's weights (WiSE-FT) beat both on the other styles.": """
-        wise["test in the other styles"].mean(dim=1).max()
-        > max(wise["test in the other styles"].mean(dim=1)[0], wise["test in the other styles"].mean(dim=1)[-1])
+    "the probe lost to zero-shot even in that style, and a mix of their weights (WiSE-FT) added "
+    "nothing to zero-shot.": """
+        wise["test in the shots' style"].mean(dim=1)[-1] < wise["test in the shots' style"].mean(dim=1)[0]
+        and all(acc.mean(dim=1).max() - acc.mean(dim=1)[0] < 0.01 for acc in wise.values())
     """,
     "Bare labels or a caption that names one object of several lose most of it.": """
         recall_by_wording["bare labels"][5] < 0.5 * recall_by_wording["alt-text (as drawn)"][5]

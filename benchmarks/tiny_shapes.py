@@ -199,7 +199,8 @@ def lesson06_rows(seeds=(0, 1)) -> list[str]:
 def format_table(table: dict, meta: dict | None) -> str:
     lines = ["tiny-shapes zero-shot accuracy (24 colour × shape labels; chance 4.2%)",
              f"{'test set':<38}{'bare label':>12}{'a photo of a {}.':>18}{'ensemble':>10}"
-             f"   best single template of the ensemble"]
+             f"   best single template of the ensemble  (ensemble: OpenAI's renormalised mean; "
+             "the mean-score ensemble is in the mixed-style table below)"]
     names = {"seen": "seen combinations", "held_out": "held-out combinations"}
     for split in ("seen", "held_out"):
         row = table[split]

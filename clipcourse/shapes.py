@@ -746,23 +746,21 @@ def _wrap(phrase: str, background: str, rng: np.random.Generator) -> str:
 
 
 def _caption(objects: list[ShapeSpec], background: str, rng: np.random.Generator,
-             p_variant: float = 0.0, photo_weight: float = 1.0,
-             p_partial: float | None = None) -> tuple[str, str, tuple]:
+             p_variant: float = 0.0, photo_weight: float = 1.0) -> tuple[str, str, tuple]:
     """``(caption, kind, key)`` for a scene (see :class:`Scene`)."""
     groups: dict[tuple[str, str], int] = {}
     for obj in objects:
         groups[(obj.colour, obj.shape)] = groups.get((obj.colour, obj.shape), 0) + 1
     content = tuple(sorted((c, s, n) for (c, s), n in groups.items()))
     u = rng.random()
-    full = 0.88 if p_partial is None else 0.94 - p_partial  # single objects: full captions below
-    if len(objects) == 1 and full <= u < 0.94:  # say only the shape, or only the colour
+    if len(objects) == 1 and 0.88 <= u < 0.94:  # say only the shape, or only the colour
         obj = objects[0]
         if rng.random() < 0.6:
             text = _pick(rng, ("a {}.", "a photo of a {}", "a {} shape", "just a {}"))
             return text.format(obj.shape), "partial", ("shapes", ((obj.shape, 1),))
         text = _pick(rng, ("a {} shape", "something {}", "a {} thing.", "a photo of something {}"))
         return text.format(obj.colour), "partial", ("colours", (obj.colour,))
-    if len(objects) == 1 and u < full:
+    if len(objects) == 1 and u < 0.88:
         obj = objects[0]
         word = _shape_word(obj.shape, rng, p_variant)  # "circle", or "disc" now and then
         np_ = _np(obj.colour, word, 1, rng)
@@ -862,8 +860,7 @@ def random_scene(rng: np.random.Generator | int, *, holdout: Iterable[tuple[str,
                  extra_colours: Sequence[str] = (), p_greyscale: float = 0.0,
                  p_text: float = 0.0, looks: Sequence[str] = LOOKS, p_look: float = 0.0,
                  p_look_caption: float = 0.6, p_variant: float = 0.0,
-                 photo_weight: float = 1.0, p_partial: float | None = None,
-                 drawing_looks: Sequence[str] = ()) -> Scene:
+                 photo_weight: float = 1.0, drawing_looks: Sequence[str] = ()) -> Scene:
     """A random scene with its caption.
 
     Parameters
@@ -909,10 +906,6 @@ def random_scene(rng: np.random.Generator | int, *, holdout: Iterable[tuple[str,
         Relative weight of the "a photo of ..." phrasings among single-object captions
         (default 1). Below 1, "a photo of a {}." becomes one phrasing among many instead of the
         most common one, as on the web, so no single template is the best-trained one.
-    p_partial : float, optional
-        Share of single-object captions that name only the shape ("a circle.") or only the
-        colour ("something red"). ``None`` (default): 6%, as before the knob existed. More of
-        them tell the image encoder what a circle is whatever its colour (lesson 06's data).
     drawing_looks : sequence of str
         Looks that are drawings, not photos (e.g. ``("sketch",)``): their ordinary captions
         never use the "a photo of ..." phrasings, as nobody calls a pencil sketch a photo.
@@ -971,7 +964,7 @@ def random_scene(rng: np.random.Generator | int, *, holdout: Iterable[tuple[str,
         caption, kind, key = _look_caption(placed, look, background, rng, p_variant)
     else:
         weight = 0.0 if look in drawing_looks else photo_weight  # nobody calls a sketch a photo
-        caption, kind, key = _caption(placed, background, rng, p_variant, weight, p_partial)
+        caption, kind, key = _caption(placed, background, rng, p_variant, weight)
     return Scene(objects=placed, background=background, caption=caption, kind=kind, key=key,
                  seed=int(rng.integers(2**31)), look=look)
 
@@ -984,8 +977,7 @@ def make_dataset(n: int, seed: int = 0, *, image_size: int = 64,
                  extra_colours: Sequence[str] = (), p_greyscale: float = 0.0,
                  p_text: float = 0.0, looks: Sequence[str] = LOOKS, p_look: float = 0.0,
                  p_look_caption: float = 0.6, p_variant: float = 0.0,
-                 photo_weight: float = 1.0, p_partial: float | None = None,
-                 drawing_looks: Sequence[str] = ()) -> ShapesDataset:
+                 photo_weight: float = 1.0, drawing_looks: Sequence[str] = ()) -> ShapesDataset:
     """``n`` random captioned scenes: training data for a tiny CLIP.
 
     Parameters
@@ -998,7 +990,7 @@ def make_dataset(n: int, seed: int = 0, *, image_size: int = 64,
         Side of each image (the bundled model reads 64 px).
     holdout, bias, max_objects, p_single, styles, backgrounds, extra_colours, p_greyscale, p_text
         As in :func:`random_scene`.
-    looks, p_look, p_look_caption, p_variant, photo_weight, p_partial, drawing_looks
+    looks, p_look, p_look_caption, p_variant, photo_weight, drawing_looks
         World v2's knobs, as in :func:`random_scene`: the share of blurry, pixelated, grainy,
         faded and sketched images, how often captions say so, and how often a shape goes by
         another name. The defaults give world v1 (every image a plain photo); the bundled
@@ -1023,8 +1015,7 @@ def make_dataset(n: int, seed: int = 0, *, image_size: int = 64,
                            extra_colours=extra_colours, p_greyscale=p_greyscale,
                            p_text=p_text, looks=looks, p_look=p_look,
                            p_look_caption=p_look_caption, p_variant=p_variant,
-                           photo_weight=photo_weight, p_partial=p_partial,
-                           drawing_looks=drawing_looks)
+                           photo_weight=photo_weight, drawing_looks=drawing_looks)
               for _ in range(n)]
     images = [scene.draw(image_size) for scene in scenes]
     return ShapesDataset(images=images, captions=[s.caption for s in scenes], scenes=scenes)

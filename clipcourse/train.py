@@ -362,7 +362,7 @@ LESSON_CONFIG = {**TINY_CONFIG, "image_resolution": 32, "transformer_layers": 1}
 LESSON_DATA = dict(n=4000, seed=0, image_size=32, holdout=shapes.HOLDOUT, bias=None,
                    max_objects=1, p_single=1.0, styles=("filled",), backgrounds=("plain",),
                    extra_colours=(), p_greyscale=0.0, p_text=0.0, looks=("photo",), p_look=0.0,
-                   p_look_caption=0.0, p_variant=0.0, photo_weight=1.0)
+                   p_look_caption=0.0, p_variant=0.0, photo_weight=1.0, drawing_looks=())
 
 #: Lesson 06's optimisation: ``train_clip``'s arguments (a higher learning rate than
 #: ``TINY_RECIPE`` suits the smaller model and the short run).

@@ -1,9 +1,9 @@
 """Grading learners' notebooks (clipcourse.grading, ``python -m clipcourse grade``).
 
 The tests that execute notebooks are ``slow``: each notebook starts a kernel. The real-lesson
-test grades three learners in one call (two lessons themselves, their untouched student copies,
-and a copy with one exercise solved), in parallel as far as the cores allow. Two short lessons
-are enough to test the grader end to end; that *every* lesson's solutions pass their checks is
+test grades three learners in one call (a lesson itself, its untouched student copy, and a copy
+with one exercise solved), in parallel as far as the cores allow. One short lesson is enough to
+test the grader end to end; that *every* lesson's solutions pass their checks is
 tested in nbval's run of the lessons (``tests/lesson_checks.py``), and that every untouched copy
 defines the names its cells use, statically (``tests/test_exercises.py``).
 """
@@ -172,8 +172,8 @@ def test_course_exercises_come_from_the_check_cells():
 
 
 # -- the real lessons --------------------------------------------------------------------------
-#: Graded end to end: two lessons that run in seconds.
-GRADED = ("02_cosine_similarity", "03_zero_shot_classification")  # lesson stems
+#: Graded end to end: a lesson that runs in seconds (stems).
+GRADED = ("03_zero_shot_classification",)
 
 
 @pytest.fixture(scope="module")

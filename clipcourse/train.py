@@ -75,8 +75,8 @@ TINY_RECIPE = dict(n_train=24_000, data_seed=0, p_single=0.8, max_objects=4,
                    holdout=[list(p) for p in shapes.HOLDOUT], bias=None, extra_colours=[],
                    p_greyscale=0.1, p_text=0.04, looks=list(shapes.LOOKS), p_look=0.3,
                    p_look_caption=0.6, p_variant=0.2, photo_weight=0.25,
-                   drawing_looks=["sketch"], steps=2400, batch_size=64, lr=1e-3, weight_decay=0.1, warmup=0.1,
-                   soft_targets=True)
+                   drawing_looks=["sketch"], steps=2400, batch_size=64, lr=1e-3,
+                   weight_decay=0.1, warmup=0.1, soft_targets=True)
 
 #: CPU threads ``train_tiny`` trains with: the shipped weights reproduce bit for bit with this
 #: many (this course's reference machine has 2 cores).
@@ -330,7 +330,8 @@ def train_clip(data: shapes.ShapesDataset, *, model: torch.nn.Module | None = No
         bar.update(1)
     seconds = time.perf_counter() - start
     bar.close()  # a saved notebook keeps the bar's final, complete line
-    model.logit_scale.requires_grad_(True)  # a frozen scale was frozen for this run only
+    if fixed_scale is not None:
+        model.logit_scale.requires_grad_(True)  # frozen for this run only
     return TrainResult(model=model.eval(), history=history, snapshots=snapshots, seconds=seconds)
 
 
